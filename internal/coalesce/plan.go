@@ -1,0 +1,177 @@
+package coalesce
+
+import (
+	"slices"
+	"strings"
+)
+
+// CloudFront limits that bound one request. A distribution may have at most
+// 3,000 file paths and, independently, 15 wildcard paths in progress
+// (CloudFront Developer Guide, "Concurrent invalidation request maximum");
+// a single request can therefore never usefully carry more than that.
+const (
+	MaxFilePathsPerRequest = 3000
+	MaxWildcardsPerRequest = 15
+)
+
+// Request is one CreateInvalidation call's worth of paths.
+type Request struct {
+	Distribution string
+	// Paths are sorted, unique, and none is covered by a wildcard in the
+	// same batch.
+	Paths []string
+	// Messages are the sorted IDs of the messages whose paths this request
+	// covers (in full or in part).
+	Messages []string
+
+	// owners[i] lists the messages that contributed Paths[i] or a path it
+	// covers; kept so a request refused for quota can be merged back into
+	// the next batch without losing which message needs which path.
+	owners [][]string
+}
+
+// Wildcards counts the wildcard paths in r.
+func (r Request) Wildcards() int {
+	n := 0
+	for _, p := range r.Paths {
+		if isWildcard(p) {
+			n++
+		}
+	}
+	return n
+}
+
+// Files counts the non-wildcard items in r (file paths and cache tags).
+func (r Request) Files() int { return len(r.Paths) - r.Wildcards() }
+
+func isWildcard(p string) bool { return strings.HasSuffix(p, "*") }
+func isTag(p string) bool      { return strings.HasPrefix(p, "#") }
+
+// Reduce drops every path covered by a wildcard of the same set and returns
+// the survivors, sorted. covered maps each dropped path to the surviving
+// wildcard that covers it. `/docs/*` covers `/docs/a.html`, `/docs/img/*`
+// and `/docs/*` itself is not covered by anything shorter unless a shorter
+// wildcard prefix such as `/*` or `/do*` is present. Cache tags (`#tag`) are
+// never covered and never cover.
+func Reduce(paths []string) (survivors []string, covered map[string]string) {
+	prefixes := map[string]struct{}{}
+	var lengths []int
+	for _, p := range paths {
+		if isWildcard(p) && !isTag(p) {
+			pre := p[:len(p)-1]
+			if _, ok := prefixes[pre]; !ok {
+				prefixes[pre] = struct{}{}
+				lengths = append(lengths, len(pre))
+			}
+		}
+	}
+	slices.Sort(lengths)
+	lengths = slices.Compact(lengths)
+	covered = map[string]string{}
+	for _, p := range paths {
+		if w, ok := coveringWildcard(p, prefixes, lengths); ok {
+			covered[p] = w
+		} else {
+			survivors = append(survivors, p)
+		}
+	}
+	slices.Sort(survivors)
+	return slices.Compact(survivors), covered
+}
+
+// coveringWildcard returns the shortest wildcard that covers p, if any. The
+// shortest is itself uncovered, so it is the one that survives.
+func coveringWildcard(p string, prefixes map[string]struct{}, lengths []int) (string, bool) {
+	if isTag(p) {
+		return "", false
+	}
+	limit := len(p) // a file path may be covered by a prefix as long as itself
+	if isWildcard(p) {
+		limit = len(p) - 1 // a wildcard only by a strictly shorter prefix
+	}
+	for _, n := range lengths {
+		if n > limit || (n == limit && isWildcard(p)) {
+			break
+		}
+		if _, ok := prefixes[p[:n]]; ok {
+			return p[:n] + "*", true
+		}
+	}
+	return "", false
+}
+
+// plan turns a group's paths and their owners into requests within the
+// per-request limits. Survivors are placed in the order of the first message
+// that owns them, so a message's paths stay together in one request where
+// they can.
+func plan(dist string, owners map[string][]int, msgs []string, maxFiles, maxWild int) []Request {
+	all := make([]string, 0, len(owners))
+	for p := range owners {
+		all = append(all, p)
+	}
+	survivors, covered := Reduce(all)
+	merged := make(map[string][]int, len(survivors))
+	for _, p := range survivors {
+		merged[p] = append(merged[p], owners[p]...)
+	}
+	for p, w := range covered {
+		merged[w] = append(merged[w], owners[p]...)
+	}
+	type entry struct {
+		path  string
+		first int
+	}
+	order := make([]entry, 0, len(survivors))
+	for _, p := range survivors {
+		o := merged[p]
+		slices.Sort(o)
+		merged[p] = slices.Compact(o)
+		order = append(order, entry{p, merged[p][0]})
+	}
+	slices.SortFunc(order, func(a, b entry) int {
+		if a.first != b.first {
+			return a.first - b.first
+		}
+		return strings.Compare(a.path, b.path)
+	})
+	var reqs []Request
+	var cur []string
+	files, wild := 0, 0
+	emit := func() {
+		if len(cur) > 0 {
+			reqs = append(reqs, newRequest(dist, cur, merged, msgs))
+		}
+		cur, files, wild = nil, 0, 0
+	}
+	for _, e := range order {
+		w := isWildcard(e.path) && !isTag(e.path)
+		if (w && wild+1 > maxWild) || (!w && files+1 > maxFiles) {
+			emit()
+		}
+		cur = append(cur, e.path)
+		if w {
+			wild++
+		} else {
+			files++
+		}
+	}
+	emit()
+	return reqs
+}
+
+func newRequest(dist string, paths []string, merged map[string][]int, msgs []string) Request {
+	slices.Sort(paths)
+	r := Request{Distribution: dist, Paths: paths, owners: make([][]string, len(paths))}
+	seen := map[int]struct{}{}
+	for i, p := range paths {
+		for _, m := range merged[p] {
+			r.owners[i] = append(r.owners[i], msgs[m])
+			if _, ok := seen[m]; !ok {
+				seen[m] = struct{}{}
+				r.Messages = append(r.Messages, msgs[m])
+			}
+		}
+	}
+	slices.Sort(r.Messages)
+	return r
+}

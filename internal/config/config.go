@@ -1,0 +1,88 @@
+// Package config loads and validates the worker's configuration.
+//
+// A configuration comes from three layers, later ones winning: the
+// built-in defaults ([Default]), an optional YAML file, and environment
+// variables. Every top-level key K of the file can also be set through
+// INVALIDATOR_<UPPER(K)>, e.g. INVALIDATOR_QUEUE_URL or INVALIDATOR_WINDOW=5s.
+// An environment value is read as a YAML value of the key's type, so lists
+// can be given as JSON (INVALIDATOR_DISTRIBUTIONS='[{"id":"E1"}]'); string
+// keys take the value verbatim. A list set from the environment replaces the
+// file's list as a whole.
+//
+// Loading is strict: unknown keys in the file (at any depth), unknown
+// INVALIDATOR_ variables, and durations without a unit are errors. Every
+// problem is reported, one line each, in the form "config: <key>: <problem>",
+// where <key> is what the user wrote: the YAML key path
+// (distributions[1].id) or the environment variable.
+//
+// The reference for every key, its default and the limit bounding it is
+// configs/worker.yaml.
+package config
+
+import "time"
+
+// S3Source maps S3 event notifications to a distribution's URL paths.
+type S3Source struct {
+	// Bucket is the S3 bucket name named in the event.
+	Bucket string `yaml:"bucket"`
+	// Prefix restricts the mapping to object keys that start with it
+	// ("" = every key of the bucket). It is a filter and is kept in the path.
+	Prefix string `yaml:"prefix"`
+	// OriginPath is the CloudFront origin path of this bucket's origin
+	// ("" or "/site"): it is removed from the front of the object key to
+	// give the URL path, as CloudFront prepends it when fetching.
+	OriginPath string `yaml:"origin_path"`
+}
+
+// Distribution is one entry of the allow-list.
+type Distribution struct {
+	ID      string     `yaml:"id"`
+	Aliases []string   `yaml:"aliases"`
+	S3      []S3Source `yaml:"s3"`
+	// IndexDirectories: nil means the default, true: "blog/index.html" also
+	// invalidates "/blog/". Read it through [Config.IndexDirectories].
+	IndexDirectories *bool `yaml:"index_directories"`
+}
+
+// Config is the worker's configuration. See configs/worker.yaml for what
+// each key means and why it is bounded as it is.
+type Config struct {
+	QueueURL              string         `yaml:"queue_url"`
+	DeadLetterQueueURL    string         `yaml:"dead_letter_queue_url"`
+	Window                time.Duration  `yaml:"window"`
+	HTTPAddr              string         `yaml:"http_addr"`
+	ShutdownGrace         time.Duration  `yaml:"shutdown_grace"`
+	Pollers               int            `yaml:"pollers"`
+	VisibilityTimeout     time.Duration  `yaml:"visibility_timeout"`
+	MaxHeld               int            `yaml:"max_held"`
+	AllowAllDistributions bool           `yaml:"allow_all_distributions"`
+	Distributions         []Distribution `yaml:"distributions"`
+	SubmitConcurrency     int            `yaml:"submit_concurrency"`
+	RetryMaxBackoff       time.Duration  `yaml:"retry_max_backoff"`
+	MaxPathsPerMessage    int            `yaml:"max_paths_per_message"`
+	LogLevel              string         `yaml:"log_level"`
+}
+
+// Default returns the configuration used for every key that neither the
+// file nor the environment sets. It has no queue_url and an empty
+// allow-list, so it does not validate on its own.
+func Default() Config {
+	return Config{
+		Window:             10 * time.Second,
+		HTTPAddr:           "127.0.0.1:9090",
+		ShutdownGrace:      30 * time.Second,
+		Pollers:            4,
+		VisibilityTimeout:  60 * time.Second,
+		MaxHeld:            20000,
+		SubmitConcurrency:  2,
+		RetryMaxBackoff:    2 * time.Minute,
+		MaxPathsPerMessage: 10000,
+		LogLevel:           "info",
+	}
+}
+
+// IndexDirectories reports whether an invalidation of ".../index.html" in d
+// also invalidates the directory path ".../" (default true).
+func (c Config) IndexDirectories(d Distribution) bool {
+	return d.IndexDirectories == nil || *d.IndexDirectories
+}

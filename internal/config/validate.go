@@ -1,0 +1,239 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Bounds of the numeric keys, each with the limit it obeys.
+const (
+	// A batch holds its messages for the window; 15 m is far past any useful
+	// latency and keeps window + backoff + submission well inside SQS's 12 h
+	// cap on a message's total hold.
+	maxWindow = 15 * time.Minute
+
+	// What is still held after the grace is released (visibility 0), not
+	// lost. Orchestrators kill far sooner: Kubernetes' terminationGracePeriod
+	// defaults to 30 s, ECS stopTimeout is at most 120 s.
+	maxShutdownGrace = 15 * time.Minute
+
+	// Each poller is one ReceiveMessage long poll (≤ 10 messages, ≤ 20 s);
+	// 64 of them is 640 messages a round, past what one worker should hold.
+	minPollers, maxPollers = 1, 64
+
+	// SQS VisibilityTimeout is whole seconds in 0..43,200 (12 h). Below 10 s
+	// the heartbeat (at half the timeout) calls ChangeMessageVisibilityBatch
+	// every few seconds and one slow call lets held messages reappear.
+	minVisibility, maxVisibility = 10 * time.Second, 12 * time.Hour
+
+	// One ReceiveMessage returns up to 10 messages; a standard queue allows
+	// about 120,000 in-flight messages (more and ReceiveMessage fails with
+	// OverLimit).
+	minHeld, maxHeld = 10, 120_000
+
+	// CreateInvalidation is rate-limited to about 0.5 request/s per account
+	// (unofficial); more calls in flight only earn Throttling.
+	minSubmit, maxSubmit = 1, 16
+
+	// Backoff for Throttling, 5xx and TooManyInvalidationsInProgress: at
+	// least 1 s; at most 1 h, so a held message is retried many times within
+	// SQS's 12 h hold cap.
+	minBackoff, maxBackoff = time.Second, time.Hour
+
+	// An SQS body is at most 1 MiB; at ≥ 6 bytes a JSON path ("/a", plus a
+	// byte) 100,000 paths is about what fits. CloudFront allows 3,000 file
+	// paths in progress per distribution, so such a message is spread over
+	// many invalidations.
+	minPaths, maxPaths = 1, 100_000
+)
+
+// CloudFront distribution ids are upper-case letters and digits
+// (EDFDVBD6EXAMPLE); the API model allows no more than 128 characters.
+var distributionID = regexp.MustCompile(`^[A-Z0-9]{1,128}$`)
+
+var logLevels = []string{"debug", "info", "warn", "error"}
+
+// Validate checks every key. The error joins all problems, one line each,
+// named by key: "config: pollers: must be between 1 and 64, got 100".
+func (c Config) Validate() error {
+	return errors.Join(c.problems()...)
+}
+
+func (c Config) problems() []error {
+	errs := c.queueProblems()
+	errs = append(errs,
+		positiveDuration("window", c.Window, maxWindow),
+		checkHTTPAddr(c.HTTPAddr),
+		durationIn("shutdown_grace", c.ShutdownGrace, 0, maxShutdownGrace),
+		intIn("pollers", c.Pollers, minPollers, maxPollers),
+		checkVisibility(c.VisibilityTimeout),
+		intIn("max_held", c.MaxHeld, minHeld, maxHeld),
+		intIn("submit_concurrency", c.SubmitConcurrency, minSubmit, maxSubmit),
+		durationIn("retry_max_backoff", c.RetryMaxBackoff, minBackoff, maxBackoff),
+		intIn("max_paths_per_message", c.MaxPathsPerMessage, minPaths, maxPaths),
+		checkLogLevel(c.LogLevel),
+	)
+	errs = append(errs, c.distributionProblems()...)
+	return slices.DeleteFunc(errs, func(err error) bool { return err == nil })
+}
+
+func (c Config) queueProblems() []error {
+	errs := []error{checkQueueURL("queue_url", c.QueueURL)}
+	if c.DeadLetterQueueURL == "" {
+		return errs // the worker reads the queue's RedrivePolicy instead
+	}
+	errs = append(errs, checkQueueURL("dead_letter_queue_url", c.DeadLetterQueueURL))
+	if c.DeadLetterQueueURL == c.QueueURL {
+		errs = append(errs, problemf("dead_letter_queue_url",
+			"must differ from queue_url (poison messages would come straight back)"))
+	}
+	return errs
+}
+
+func checkQueueURL(key, s string) error {
+	if s == "" {
+		return problemf(key, "required")
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return problemf(key, "must be an http(s) queue URL like "+
+			"https://sqs.us-east-1.amazonaws.com/123456789012/invalidations, got %q", s)
+	}
+	return nil
+}
+
+func checkHTTPAddr(addr string) error {
+	if addr == "" {
+		return nil // disabled
+	}
+	_, port, err := net.SplitHostPort(addr)
+	if err == nil {
+		_, err = strconv.ParseUint(port, 10, 16)
+	}
+	if err != nil {
+		return problemf("http_addr", `must be host:port like 127.0.0.1:9090 (or "" to disable), got %q`, addr)
+	}
+	return nil
+}
+
+func checkVisibility(d time.Duration) error {
+	if err := durationIn("visibility_timeout", d, minVisibility, maxVisibility); err != nil {
+		return err
+	}
+	if d%time.Second != 0 {
+		return problemf("visibility_timeout", "must be whole seconds (SQS counts it in seconds), got %s", fmtDuration(d))
+	}
+	return nil
+}
+
+func checkLogLevel(level string) error {
+	if slices.Contains(logLevels, level) {
+		return nil
+	}
+	return problemf("log_level", "must be one of %s, got %q", strings.Join(logLevels, ", "), level)
+}
+
+func (c Config) distributionProblems() []error {
+	if len(c.Distributions) == 0 && !c.AllowAllDistributions {
+		return []error{problemf("distributions",
+			"empty allow-list (list distributions, or set allow_all_distributions: true on purpose)")}
+	}
+	var errs []error
+	seen := map[string]string{} // id or alias → key where it first appeared
+	for i, d := range c.Distributions {
+		errs = append(errs, d.problems(fmt.Sprintf("distributions[%d]", i), seen)...)
+	}
+	return errs
+}
+
+// problems checks one allow-list entry. Ids and aliases share seen: a
+// message's "distribution" may name either, so each must name one entry.
+func (d Distribution) problems(key string, seen map[string]string) []error {
+	errs := []error{checkID(key+".id", d.ID), unique(seen, key+".id", d.ID)}
+	for j, alias := range d.Aliases {
+		k := fmt.Sprintf("%s.aliases[%d]", key, j)
+		if strings.TrimSpace(alias) == "" {
+			errs = append(errs, problemf(k, "must not be empty"))
+			continue
+		}
+		errs = append(errs, unique(seen, k, alias))
+	}
+	for j, s := range d.S3 {
+		errs = append(errs, s.problems(fmt.Sprintf("%s.s3[%d]", key, j))...)
+	}
+	return errs
+}
+
+func checkID(key, id string) error {
+	switch {
+	case id == "":
+		return problemf(key, "required")
+	case !distributionID.MatchString(id):
+		return problemf(key, "must be a CloudFront distribution id (1-128 upper-case letters and digits, like EDFDVBD6EXAMPLE), got %q", id)
+	}
+	return nil
+}
+
+func unique(seen map[string]string, key, name string) error {
+	if name == "" {
+		return nil // reported as required
+	}
+	if first, dup := seen[name]; dup {
+		return problemf(key, "duplicate %q (also %s)", name, first)
+	}
+	seen[name] = key
+	return nil
+}
+
+// problems checks an S3 mapping; origin_path follows CloudFront's rule for
+// OriginPath: it begins with a slash and does not end with one.
+func (s S3Source) problems(key string) []error {
+	var errs []error
+	if s.Bucket == "" {
+		errs = append(errs, problemf(key+".bucket", "required"))
+	}
+	if s.OriginPath != "" && (!strings.HasPrefix(s.OriginPath, "/") || strings.HasSuffix(s.OriginPath, "/")) {
+		errs = append(errs, problemf(key+".origin_path", `must start with "/" and not end with "/" (CloudFront OriginPath), got %q`, s.OriginPath))
+	}
+	return errs
+}
+
+func positiveDuration(key string, d, hi time.Duration) error {
+	if d <= 0 || d > hi {
+		return problemf(key, "must be more than 0 and at most %s, got %s", fmtDuration(hi), fmtDuration(d))
+	}
+	return nil
+}
+
+func durationIn(key string, d, lo, hi time.Duration) error {
+	if d < lo || d > hi {
+		return problemf(key, "must be between %s and %s, got %s", fmtDuration(lo), fmtDuration(hi), fmtDuration(d))
+	}
+	return nil
+}
+
+func intIn(key string, n, lo, hi int) error {
+	if n < lo || n > hi {
+		return problemf(key, "must be between %d and %d, got %d", lo, hi, n)
+	}
+	return nil
+}
+
+// fmtDuration writes 12h and 2m rather than 12h0m0s and 2m0s.
+func fmtDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
