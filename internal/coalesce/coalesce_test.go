@@ -267,3 +267,18 @@ func TestTokensCountEveryAdd(t *testing.T) {
 		}
 	})
 }
+
+func TestSplitGivesEachMessageItsPaths(t *testing.T) {
+	owners := map[string][]int{"/docs/a": {0}, "/docs/*": {1}, "/x": {2}, "/y": {0, 2}}
+	r := plan("E1", owners, []string{"m0", "m1", "m2"}, 3000, 15)[0]
+	got := r.Split()
+	want := map[string][]string{"m0": {"/docs/*", "/y"}, "m1": {"/docs/*"}, "m2": {"/x", "/y"}}
+	if len(got) != 3 {
+		t.Fatalf("split into %d", len(got))
+	}
+	for _, s := range got {
+		if len(s.Messages) != 1 || !slices.Equal(s.Paths, want[s.Messages[0]]) {
+			t.Errorf("split %q: paths %q, want %q", s.Messages, s.Paths, want[s.Messages[0]])
+		}
+	}
+}

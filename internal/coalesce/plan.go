@@ -175,3 +175,27 @@ func newRequest(dist string, paths []string, merged map[string][]int, msgs []str
 	slices.Sort(r.Messages)
 	return r
 }
+
+// Split returns one request per message of r, each holding the paths that
+// message needs (a wildcard that covered one of its paths counts). Used to
+// isolate the message behind a request CloudFront refused as invalid, so only
+// that message is dead-lettered.
+func (r Request) Split() []Request {
+	byMsg := map[string][]string{}
+	for i, p := range r.Paths {
+		for _, m := range r.owners[i] {
+			byMsg[m] = append(byMsg[m], p)
+		}
+	}
+	out := make([]Request, 0, len(byMsg))
+	for _, m := range r.Messages {
+		ps := byMsg[m]
+		slices.Sort(ps)
+		owners := make([][]string, len(ps))
+		for i := range owners {
+			owners[i] = []string{m}
+		}
+		out = append(out, Request{Distribution: r.Distribution, Paths: ps, Messages: []string{m}, owners: owners})
+	}
+	return out
+}

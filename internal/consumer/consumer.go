@@ -1,0 +1,299 @@
+// Package consumer owns everything SQS: the long-poll receivers, the ledger
+// of held messages, the visibility heartbeat that keeps them invisible while
+// they wait, batched deletes, dead-lettering of poison, and the release of
+// whatever is still held at shutdown.
+//
+// A message is "held" from the moment it is received until it is deleted,
+// dead-lettered, released, or abandoned (left to reappear on its own). The
+// number held is bounded by MaxHeld: receivers wait for room instead of
+// growing the ledger without limit.
+package consumer
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"go.uber.org/zap"
+
+	"github.com/acme/cf-invalidator/internal/metrics"
+	"github.com/acme/cf-invalidator/internal/retry"
+)
+
+// SQS limits the consumer obeys (Amazon SQS Developer Guide, quotas).
+const (
+	// MaxBatch: ReceiveMessage returns at most 10 messages; DeleteMessageBatch,
+	// ChangeMessageVisibilityBatch and SendMessageBatch take at most 10 entries.
+	MaxBatch = 10
+	// LongPoll: the longest ReceiveMessage wait, 20 s.
+	LongPoll = 20 * time.Second
+	// MaxVisibility: a message's visibility cannot be extended past 12 hours
+	// from its receipt.
+	MaxVisibility = 12 * time.Hour
+	// holdMargin keeps our last extension clear of the 12 h cap.
+	holdMargin = 5 * time.Minute
+)
+
+// sqsAPI is the part of the SQS client the consumer uses.
+type sqsAPI interface {
+	ReceiveMessage(context.Context, *sqs.ReceiveMessageInput, ...func(*sqs.Options)) (*sqs.ReceiveMessageOutput, error)
+	DeleteMessageBatch(context.Context, *sqs.DeleteMessageBatchInput, ...func(*sqs.Options)) (*sqs.DeleteMessageBatchOutput, error)
+	ChangeMessageVisibilityBatch(context.Context, *sqs.ChangeMessageVisibilityBatchInput, ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityBatchOutput, error)
+	SendMessage(context.Context, *sqs.SendMessageInput, ...func(*sqs.Options)) (*sqs.SendMessageOutput, error)
+	GetQueueAttributes(context.Context, *sqs.GetQueueAttributesInput, ...func(*sqs.Options)) (*sqs.GetQueueAttributesOutput, error)
+	GetQueueUrl(context.Context, *sqs.GetQueueUrlInput, ...func(*sqs.Options)) (*sqs.GetQueueUrlOutput, error)
+}
+
+var _ sqsAPI = (*sqs.Client)(nil)
+
+// Message is a received SQS message. The receipt handle stays inside the
+// consumer: it is a credential for the message and never logged.
+type Message struct {
+	ID           string
+	Body         string
+	ReceiveCount int
+	SentAt       time.Time
+	Attributes   map[string]types.MessageAttributeValue
+}
+
+// Handler receives each batch of newly received messages. It runs on the
+// poller's goroutine: a slow handler slows that poller only.
+type Handler func(ctx context.Context, msgs []*Message)
+
+// Options configures a Consumer.
+type Options struct {
+	QueueURL   string
+	DLQURL     string // "" = discover from the queue's RedrivePolicy
+	Pollers    int
+	Visibility time.Duration
+	MaxHeld    int
+	// WaitTime is the long-poll wait; 0 means LongPoll (20 s).
+	WaitTime time.Duration
+	Logger   *zap.Logger
+	Metrics  *metrics.Metrics
+	// Backoff paces retries of failed SQS calls; zero means 1 s .. 30 s.
+	Backoff retry.Backoff
+}
+
+// Consumer receives, holds and settles SQS messages.
+type Consumer struct {
+	api   sqsAPI
+	opts  Options
+	log   *zap.Logger
+	m     *metrics.Metrics
+	slots chan struct{} // one token per held message: bounds the ledger
+
+	mu     sync.Mutex
+	held   map[string]*entry
+	dlqURL string
+
+	deletes  chan string
+	ready    chan struct{}
+	readyOne sync.Once
+	wg       sync.WaitGroup // pollers
+	bg       sync.WaitGroup // heartbeat and deleters
+	idle     chan struct{}  // signalled when a message leaves the ledger
+}
+
+type entry struct {
+	msg        *Message
+	receipt    string
+	receivedAt time.Time
+	visibleAt  time.Time // when SQS makes it visible again unless extended
+	deleting   bool
+}
+
+// New returns a Consumer; call Start to begin receiving.
+func New(api sqsAPI, o Options) *Consumer {
+	if o.WaitTime == 0 {
+		o.WaitTime = LongPoll
+	}
+	if o.Backoff.Base == 0 {
+		o.Backoff = retry.Backoff{Base: time.Second, Max: 30 * time.Second}
+	}
+	if o.Logger == nil {
+		o.Logger = zap.NewNop()
+	}
+	if o.Metrics == nil {
+		o.Metrics = metrics.NewUnregistered()
+	}
+	return &Consumer{
+		api: api, opts: o, log: o.Logger, m: o.Metrics,
+		slots:   make(chan struct{}, o.MaxHeld),
+		held:    map[string]*entry{},
+		dlqURL:  o.DLQURL,
+		deletes: make(chan string, o.MaxHeld+MaxBatch),
+		ready:   make(chan struct{}),
+		idle:    make(chan struct{}, 1),
+	}
+}
+
+// Ready is closed after the first successful ReceiveMessage.
+func (c *Consumer) Ready() <-chan struct{} { return c.ready }
+
+// Start launches the pollers (until recvCtx ends) and the heartbeat and
+// deleters (until bgCtx ends). Keep bgCtx alive past recvCtx so held messages
+// keep their visibility and accepted ones get deleted during shutdown.
+func (c *Consumer) Start(recvCtx, bgCtx context.Context, h Handler) {
+	for i := 0; i < c.opts.Pollers; i++ {
+		c.wg.Add(1)
+		go c.poll(recvCtx, i, h)
+	}
+	c.bg.Add(1)
+	go c.heartbeat(bgCtx)
+	for i := 0; i < deleters(c.opts.Pollers); i++ {
+		c.bg.Add(1)
+		go c.deleter(bgCtx)
+	}
+}
+
+// deleters: one DeleteMessageBatch worker per two pollers keeps deletes from
+// lagging receives (each call settles up to 10 messages).
+func deleters(pollers int) int { return max(2, (pollers+1)/2) }
+
+// WaitPollers waits until every poller has returned after recvCtx ended.
+func (c *Consumer) WaitPollers() { c.wg.Wait() }
+
+// WaitBackground waits for the heartbeat and deleters after bgCtx ended.
+func (c *Consumer) WaitBackground() { c.bg.Wait() }
+
+// Held returns the number of messages held.
+func (c *Consumer) Held() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.held)
+}
+
+// Idle is signalled (not closed) whenever a message leaves the ledger.
+func (c *Consumer) Idle() <-chan struct{} { return c.idle }
+
+func (c *Consumer) poll(ctx context.Context, id int, h Handler) {
+	defer c.wg.Done()
+	log := c.log.With(zap.Int("poller", id))
+	failures := 0
+	for ctx.Err() == nil {
+		n := c.acquire(ctx)
+		if n == 0 {
+			return
+		}
+		msgs, err := c.receive(ctx, n)
+		c.releaseSlots(n - len(msgs)) // slots not taken by a new message
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			c.m.SQSErrors.WithLabelValues("ReceiveMessage").Inc()
+			d := c.opts.Backoff.Delay(failures)
+			failures++
+			log.Warn("sqs ReceiveMessage failed; backing off", zap.Error(err), zap.Duration("backoff", d))
+			retry.Sleep(ctx, d)
+			continue
+		}
+		failures = 0
+		c.readyOne.Do(func() { close(c.ready) })
+		if len(msgs) > 0 {
+			h(ctx, msgs)
+		}
+	}
+}
+
+// acquire blocks until at least one ledger slot is free and takes up to
+// MaxBatch; it returns 0 when ctx ends.
+func (c *Consumer) acquire(ctx context.Context) int {
+	select {
+	case c.slots <- struct{}{}:
+	case <-ctx.Done():
+		return 0
+	}
+	n := 1
+	for n < MaxBatch {
+		select {
+		case c.slots <- struct{}{}:
+			n++
+		default:
+			return n
+		}
+	}
+	return n
+}
+
+func (c *Consumer) releaseSlots(n int) {
+	for i := 0; i < n; i++ {
+		<-c.slots
+	}
+}
+
+// receive long-polls for up to n messages and records the new ones in the
+// ledger. A message already held (SQS delivers at least once, and a
+// visibility lapse redelivers) only refreshes its receipt handle.
+func (c *Consumer) receive(ctx context.Context, n int) ([]*Message, error) {
+	out, err := c.api.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
+		QueueUrl:                    aws.String(c.opts.QueueURL),
+		MaxNumberOfMessages:         int32(n),
+		WaitTimeSeconds:             int32(c.opts.WaitTime / time.Second),
+		VisibilityTimeout:           int32(c.opts.Visibility / time.Second),
+		MessageSystemAttributeNames: []types.MessageSystemAttributeName{types.MessageSystemAttributeNameAll},
+		MessageAttributeNames:       []string{"All"},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sqs ReceiveMessage: %w", err)
+	}
+	now := time.Now()
+	fresh := make([]*Message, 0, len(out.Messages))
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, m := range out.Messages {
+		id, receipt := aws.ToString(m.MessageId), aws.ToString(m.ReceiptHandle)
+		if e, ok := c.held[id]; ok {
+			e.receipt, e.visibleAt = receipt, now.Add(c.opts.Visibility)
+			continue
+		}
+		msg := toMessage(m)
+		c.held[id] = &entry{msg: msg, receipt: receipt, receivedAt: now, visibleAt: now.Add(c.opts.Visibility)}
+		fresh = append(fresh, msg)
+	}
+	c.m.Received.Add(float64(len(fresh)))
+	c.m.Held.Set(float64(len(c.held)))
+	// The caller frees the slots of duplicates along with the unused ones.
+	return fresh, nil
+}
+
+func toMessage(m types.Message) *Message {
+	msg := &Message{ID: aws.ToString(m.MessageId), Body: aws.ToString(m.Body), Attributes: m.MessageAttributes}
+	if v, err := strconv.Atoi(m.Attributes[string(types.MessageSystemAttributeNameApproximateReceiveCount)]); err == nil {
+		msg.ReceiveCount = v
+	}
+	if v, err := strconv.ParseInt(m.Attributes[string(types.MessageSystemAttributeNameSentTimestamp)], 10, 64); err == nil {
+		msg.SentAt = time.UnixMilli(v)
+	}
+	return msg
+}
+
+// forget removes a message from the ledger and frees its slot.
+func (c *Consumer) forget(id string) (*entry, bool) {
+	c.mu.Lock()
+	e, ok := c.held[id]
+	if ok {
+		delete(c.held, id)
+		c.m.Held.Set(float64(len(c.held)))
+	}
+	c.mu.Unlock()
+	if ok {
+		c.releaseSlots(1)
+		select {
+		case c.idle <- struct{}{}:
+		default:
+		}
+	}
+	return e, ok
+}
+
+// Abandon stops holding a message without touching it in SQS: it becomes
+// visible again when its current visibility timeout runs out, and SQS's own
+// redrive policy counts the receive.
+func (c *Consumer) Abandon(id string) { c.forget(id) }
