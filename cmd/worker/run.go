@@ -206,4 +206,3 @@ func decoderOptions(cfg config.Config) message.Options {
 	}
 	return o
 }
-
