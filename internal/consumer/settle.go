@@ -135,8 +135,9 @@ func (c *Consumer) retryable(failed []types.BatchResultErrorEntry, byEntry map[s
 
 // heartbeat extends the visibility of held messages well before it runs out:
 // it wakes every Visibility/6 and extends each message with less than half
-// its visibility left, so a message is extended at about Visibility/2 and
-// never closer than Visibility/3 to expiry. Total hold stays under SQS's
+// its visibility left, so a message is extended with between Visibility/3
+// and Visibility/2 to go (20–30 s for the default 60 s) — one slow or failed
+// call still leaves a full tick to try again. Total hold stays under SQS's
 // 12-hour cap.
 func (c *Consumer) heartbeat(ctx context.Context) {
 	defer c.bg.Done()
