@@ -425,4 +425,3 @@ func TestShutdownGiveUpAfterGrace(t *testing.T) {
 		}
 	})
 }
-
