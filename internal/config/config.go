@@ -42,6 +42,17 @@ type Distribution struct {
 	// IndexDirectories: nil means the default, true: "blog/index.html" also
 	// invalidates "/blog/". Read it through [Config.IndexDirectories].
 	IndexDirectories *bool `yaml:"index_directories"`
+	// Collapse is the quota policy: "auto" (default: when a batch does not
+	// fit CloudFront's in-progress headroom, replace crowded directories by
+	// dir/*) or "never" (hold what does not fit until room frees up).
+	Collapse string `yaml:"collapse"`
+	// CollapseMinPaths: only a directory holding at least this many paths is
+	// replaced by a wildcard (0 = 2). max_hold still forces a reduction.
+	CollapseMinPaths int `yaml:"collapse_min_paths"`
+	// MaxHold overrides the top-level max_hold for this distribution (0 = use it).
+	MaxHold time.Duration `yaml:"max_hold"`
+	// MonthlyBudgetUSD is this distribution's budget (0 = none).
+	MonthlyBudgetUSD float64 `yaml:"monthly_budget_usd"`
 }
 
 // Config is the worker's configuration. See configs/worker.yaml for what
@@ -61,6 +72,32 @@ type Config struct {
 	RetryMaxBackoff       time.Duration  `yaml:"retry_max_backoff"`
 	MaxPathsPerMessage    int            `yaml:"max_paths_per_message"`
 	LogLevel              string         `yaml:"log_level"`
+
+	QuotaReserveFiles     int           `yaml:"quota_reserve_files"`
+	QuotaReserveWildcards int           `yaml:"quota_reserve_wildcards"`
+	QuotaCacheTTL         time.Duration `yaml:"quota_cache_ttl"`
+	MaxHold               time.Duration `yaml:"max_hold"`
+	FreePathsPerMonth     int           `yaml:"free_paths_per_month"`
+	MonthlyBudgetUSD      float64       `yaml:"monthly_budget_usd"`
+	PauseWhenOverBudget   bool          `yaml:"pause_when_over_budget"`
+	AdminToken            string        `yaml:"admin_token"`
+	TrackCompletion       bool          `yaml:"track_completion"`
+	CompletionTopicARN    string        `yaml:"completion_topic_arn"`
+	CompletionQueueURL    string        `yaml:"completion_queue_url"`
+}
+
+// Collapse policies of a distribution.
+const (
+	CollapseAuto  = "auto"
+	CollapseNever = "never"
+)
+
+// MaxHoldFor is d's max_hold: its own, else the top-level one.
+func (c Config) MaxHoldFor(d Distribution) time.Duration {
+	if d.MaxHold > 0 {
+		return d.MaxHold
+	}
+	return c.MaxHold
 }
 
 // Default returns the configuration used for every key that neither the
@@ -78,6 +115,13 @@ func Default() Config {
 		RetryMaxBackoff:    2 * time.Minute,
 		MaxPathsPerMessage: 10000,
 		LogLevel:           "info",
+
+		QuotaReserveFiles:     100,
+		QuotaReserveWildcards: 2,
+		QuotaCacheTTL:         15 * time.Second,
+		MaxHold:               time.Hour,
+		FreePathsPerMonth:     1000,
+		TrackCompletion:       true,
 	}
 }
 

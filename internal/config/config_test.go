@@ -24,6 +24,13 @@ func TestDefault(t *testing.T) {
 		RetryMaxBackoff:    2 * time.Minute,
 		MaxPathsPerMessage: 10000,
 		LogLevel:           "info",
+
+		QuotaReserveFiles:     100,
+		QuotaReserveWildcards: 2,
+		QuotaCacheTTL:         15 * time.Second,
+		MaxHold:               time.Hour,
+		FreePathsPerMonth:     1000,
+		TrackCompletion:       true,
 	}
 	if got := Default(); !reflect.DeepEqual(got, want) {
 		t.Errorf("Default() = %+v, want %+v", got, want)

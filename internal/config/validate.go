@@ -52,6 +52,22 @@ const (
 	// paths in progress per distribution, so such a message is spread over
 	// many invalidations.
 	minPaths, maxPaths = 1, 100_000
+
+	// CloudFront allows 3,000 file paths and 15 wildcard paths in progress
+	// per distribution; the reserve must leave the worker at least one of
+	// each.
+	maxReserveFiles, maxReserveWildcards = 2999, 14
+
+	// The quota view is a ListInvalidations + GetInvalidation round; 1 s is
+	// the least that stays polite, 5 m the most that is still a live view.
+	minQuotaTTL, maxQuotaTTL = time.Second, 5 * time.Minute
+
+	// max_hold forces a coarser reduction; it must leave room under SQS's
+	// 12 h cap on a message's visibility for the submission itself.
+	minMaxHold, maxMaxHold = time.Minute, 11 * time.Hour
+
+	// CloudFront's free tier is 1,000 paths a month per account.
+	maxFreePaths = 1_000_000
 )
 
 // CloudFront distribution ids are upper-case letters and digits
@@ -79,6 +95,14 @@ func (c Config) problems() []error {
 		durationIn("retry_max_backoff", c.RetryMaxBackoff, minBackoff, maxBackoff),
 		intIn("max_paths_per_message", c.MaxPathsPerMessage, minPaths, maxPaths),
 		checkLogLevel(c.LogLevel),
+		intIn("quota_reserve_files", c.QuotaReserveFiles, 0, maxReserveFiles),
+		intIn("quota_reserve_wildcards", c.QuotaReserveWildcards, 0, maxReserveWildcards),
+		durationIn("quota_cache_ttl", c.QuotaCacheTTL, minQuotaTTL, maxQuotaTTL),
+		durationIn("max_hold", c.MaxHold, minMaxHold, maxMaxHold),
+		intIn("free_paths_per_month", c.FreePathsPerMonth, 0, maxFreePaths),
+		nonNegative("monthly_budget_usd", c.MonthlyBudgetUSD),
+		optionalURL("completion_queue_url", c.CompletionQueueURL),
+		optionalARN("completion_topic_arn", c.CompletionTopicARN),
 	)
 	errs = append(errs, c.distributionProblems()...)
 	return slices.DeleteFunc(errs, func(err error) bool { return err == nil })
@@ -168,6 +192,14 @@ func (d Distribution) problems(key string, seen map[string]string) []error {
 	for j, s := range d.S3 {
 		errs = append(errs, s.problems(fmt.Sprintf("%s.s3[%d]", key, j))...)
 	}
+	if d.Collapse != "" && d.Collapse != CollapseAuto && d.Collapse != CollapseNever {
+		errs = append(errs, problemf(key+".collapse", "must be %q or %q, got %q", CollapseAuto, CollapseNever, d.Collapse))
+	}
+	errs = append(errs, intIn(key+".collapse_min_paths", d.CollapseMinPaths, 0, maxPaths),
+		nonNegative(key+".monthly_budget_usd", d.MonthlyBudgetUSD))
+	if d.MaxHold != 0 {
+		errs = append(errs, durationIn(key+".max_hold", d.MaxHold, minMaxHold, maxMaxHold))
+	}
 	return errs
 }
 
@@ -236,4 +268,30 @@ func fmtDuration(d time.Duration) string {
 		s = strings.TrimSuffix(s, "0m")
 	}
 	return s
+}
+
+func nonNegative(key string, v float64) error {
+	if v < 0 {
+		return problemf(key, "must not be negative, got %v", v)
+	}
+	return nil
+}
+
+func optionalURL(key, s string) error {
+	if s == "" {
+		return nil
+	}
+	return checkQueueURL(key, s)
+}
+
+// optionalARN checks an SNS topic ARN: arn:PARTITION:sns:REGION:ACCOUNT:NAME.
+func optionalARN(key, s string) error {
+	if s == "" {
+		return nil
+	}
+	parts := strings.Split(s, ":")
+	if len(parts) != 6 || parts[0] != "arn" || parts[2] != "sns" {
+		return problemf(key, "must be an SNS topic ARN like arn:aws:sns:us-east-1:123456789012:cache-cleared, got %q", s)
+	}
+	return nil
 }

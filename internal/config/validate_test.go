@@ -16,6 +16,32 @@ func TestValidate(t *testing.T) {
 	}{
 		{name: "minimal is valid", change: func(*Config) {}},
 		{
+			name:   "reserve leaves no room",
+			change: func(c *Config) { c.QuotaReserveFiles = 3000; c.QuotaReserveWildcards = 15 },
+			want: []string{`config: quota_reserve_files: must be between 0 and 2999, got 3000`,
+				`config: quota_reserve_wildcards: must be between 0 and 14, got 15`},
+		},
+		{
+			name:   "max_hold past the 12h visibility cap",
+			change: func(c *Config) { c.MaxHold = 12 * time.Hour },
+			want:   []string{`config: max_hold: must be between 1m and 11h, got 12h`},
+		},
+		{
+			name: "issue-3 keys checked",
+			change: func(c *Config) {
+				c.MonthlyBudgetUSD = -1
+				c.CompletionTopicARN = "topic"
+				c.CompletionQueueURL = "q"
+				c.Distributions[0].Collapse = "sometimes"
+				c.Distributions[0].MaxHold = time.Second
+			},
+			want: []string{`config: monthly_budget_usd: must not be negative, got -1`,
+				`config: completion_queue_url: must be an http(s) queue URL like https://sqs.us-east-1.amazonaws.com/123456789012/invalidations, got "q"`,
+				`config: completion_topic_arn: must be an SNS topic ARN like arn:aws:sns:us-east-1:123456789012:cache-cleared, got "topic"`,
+				`config: distributions[0].collapse: must be "auto" or "never", got "sometimes"`,
+				`config: distributions[0].max_hold: must be between 1m and 11h, got 1s`},
+		},
+		{
 			name:   "queue_url is not an http(s) URL",
 			change: func(c *Config) { c.QueueURL = "sqs://q" },
 			want:   []string{`config: queue_url: must be an http(s) queue URL like https://sqs.us-east-1.amazonaws.com/123456789012/invalidations, got "sqs://q"`},
