@@ -1,14 +1,19 @@
 // Package httpserver serves the worker's operational endpoints: /healthz
 // (the process is alive), /readyz (it has received from SQS at least once and
-// is not shutting down) and /metrics (Prometheus).
+// is not shutting down), /metrics (Prometheus) and, only when a token is
+// configured, the admin endpoints: POST /admin/pause, POST /admin/resume and
+// GET /admin/status, each requiring "Authorization: Bearer <token>".
 package httpserver
 
 import (
 	"context"
+	"crypto/subtle"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -20,6 +25,7 @@ import (
 // Server is the operational HTTP server.
 type Server struct {
 	srv   *http.Server
+	mux   *http.ServeMux
 	ln    net.Listener
 	ready atomic.Bool
 	log   *zap.Logger
@@ -32,8 +38,8 @@ func Listen(addr string, gatherer prometheus.Gatherer, log *zap.Logger) (*Server
 	if err != nil {
 		return nil, fmt.Errorf("http listen %s: %w", addr, err)
 	}
-	s := &Server{ln: ln, log: log}
 	mux := http.NewServeMux()
+	s := &Server{ln: ln, log: log, mux: mux}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
@@ -64,3 +70,45 @@ func (s *Server) Serve() {
 
 // Shutdown stops the server, letting a last /metrics scrape finish.
 func (s *Server) Shutdown(ctx context.Context) error { return s.srv.Shutdown(ctx) }
+
+// Controller is what the admin endpoints drive.
+type Controller interface {
+	Pause(reason string)
+	Resume()
+	Status() any
+}
+
+// EnableAdmin mounts the admin endpoints behind token. An empty token leaves
+// them unmounted (404), so they cannot be reached by accident.
+func (s *Server) EnableAdmin(token string, c Controller) {
+	if token == "" {
+		return
+	}
+	auth := func(h http.HandlerFunc) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+			if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(token)) != 1 {
+				w.Header().Set("WWW-Authenticate", "Bearer")
+				http.Error(w, "unauthorized", http.StatusUnauthorized)
+				return
+			}
+			h(w, r)
+		}
+	}
+	status := func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(c.Status())
+	}
+	s.mux.HandleFunc("GET /admin/status", auth(status))
+	s.mux.HandleFunc("POST /admin/pause", auth(func(w http.ResponseWriter, r *http.Request) {
+		reason := r.URL.Query().Get("reason")
+		s.log.Warn("submissions paused by the admin endpoint", zap.String("reason", reason), zap.String("remote", r.RemoteAddr))
+		c.Pause(reason)
+		status(w, r)
+	}))
+	s.mux.HandleFunc("POST /admin/resume", auth(func(w http.ResponseWriter, r *http.Request) {
+		s.log.Warn("submissions resumed by the admin endpoint", zap.String("remote", r.RemoteAddr))
+		c.Resume()
+		status(w, r)
+	}))
+}
