@@ -282,3 +282,35 @@ func TestSplitGivesEachMessageItsPaths(t *testing.T) {
 		}
 	}
 }
+
+func TestTakeKeepsOwners(t *testing.T) {
+	owners := map[string][]int{"/a": {0}, "/b": {1}, "/c": {0, 1}, "/w1/*": {2}, "/w2/*": {2}}
+	r := plan("E1", owners, []string{"m0", "m1", "m2"}, 3000, 15)[0]
+	head, rest := r.Take(2, 1)
+	if head.Files() != 2 || head.Wildcards() != 1 || len(rest.Paths) != 2 {
+		t.Fatalf("head %q rest %q", head.Paths, rest.Paths)
+	}
+	if len(head.Paths)+len(rest.Paths) != len(r.Paths) {
+		t.Fatal("paths lost in Take")
+	}
+	for _, part := range []Request{head, rest} {
+		for i, p := range part.Paths {
+			if len(part.owners[i]) == 0 {
+				t.Fatalf("%s lost its owners", p)
+			}
+		}
+	}
+	if !slices.Equal(head.Messages, []string{"m0", "m1", "m2"}) || !slices.Equal(rest.Messages, []string{"m0", "m1", "m2"}) {
+		t.Fatalf("messages head %q rest %q", head.Messages, rest.Messages)
+	}
+}
+
+func TestReplaceMovesOwnersToWildcards(t *testing.T) {
+	owners := map[string][]int{"/d/a": {0}, "/d/b": {1}, "/x": {2}}
+	r := plan("E1", owners, []string{"m0", "m1", "m2"}, 3000, 15)[0]
+	got := r.Replace([]string{"/x", "/d/*"}, map[string]string{"/d/a": "/d/*", "/d/b": "/d/*"})
+	if !slices.Equal(got.Paths, []string{"/d/*", "/x"}) || !slices.Equal(got.owners[0], []string{"m0", "m1"}) ||
+		!slices.Equal(got.Messages, []string{"m0", "m1", "m2"}) {
+		t.Fatalf("replaced %q owners %q messages %q", got.Paths, got.owners, got.Messages)
+	}
+}

@@ -199,3 +199,66 @@ func (r Request) Split() []Request {
 	}
 	return out
 }
+
+// Take splits r into a head that fits maxFiles file paths and maxWild
+// wildcards and the rest, keeping each path's owners. A message with paths
+// on both sides is covered by both. Paths are taken in order.
+func (r Request) Take(maxFiles, maxWild int) (head, rest Request) {
+	head = Request{Distribution: r.Distribution}
+	rest = Request{Distribution: r.Distribution}
+	files, wild := 0, 0
+	for i, p := range r.Paths {
+		w := isWildcard(p) && !isTag(p)
+		into := &rest
+		if (w && wild < maxWild) || (!w && files < maxFiles) {
+			into = &head
+			if w {
+				wild++
+			} else {
+				files++
+			}
+		}
+		into.Paths = append(into.Paths, p)
+		into.owners = append(into.owners, r.owners[i])
+	}
+	head.Messages, rest.Messages = ownersOf(head.owners), ownersOf(rest.owners)
+	return head, rest
+}
+
+// Replace returns r with its paths replaced by a reduction of them: paths
+// maps each replaced path to the wildcard now covering it (as
+// collapse.Result.Replaced does). Owners move with their paths.
+func (r Request) Replace(paths []string, replaced map[string]string) Request {
+	idx := make(map[string]int, len(paths))
+	out := Request{Distribution: r.Distribution, Paths: slices.Sorted(slices.Values(paths))}
+	out.owners = make([][]string, len(out.Paths))
+	for i, p := range out.Paths {
+		idx[p] = i
+	}
+	for i, p := range r.Paths {
+		to := p
+		if w, ok := replaced[p]; ok {
+			to = w
+		}
+		j, ok := idx[to]
+		if !ok {
+			continue // not in the reduction: the caller's reduction is wrong
+		}
+		out.owners[j] = append(out.owners[j], r.owners[i]...)
+	}
+	for j := range out.owners {
+		slices.Sort(out.owners[j])
+		out.owners[j] = slices.Compact(out.owners[j])
+	}
+	out.Messages = ownersOf(out.owners)
+	return out
+}
+
+func ownersOf(owners [][]string) []string {
+	var ms []string
+	for _, o := range owners {
+		ms = append(ms, o...)
+	}
+	slices.Sort(ms)
+	return slices.Compact(ms)
+}

@@ -32,6 +32,14 @@ type Metrics struct {
 	SQSErrors         *prometheus.CounterVec // operation
 	VisibilityExtends prometheus.Counter
 	Released          prometheus.Counter
+
+	HeldPaths         *prometheus.CounterVec // reason: quota|quota_refused|paused|over_budget
+	Collapses         *prometheus.CounterVec // distribution
+	Paused            prometheus.Gauge
+	BilledPaths       *prometheus.CounterVec // distribution
+	EstimatedCost     *prometheus.GaugeVec   // distribution
+	InProgress        *prometheus.GaugeVec   // distribution, kind=file|wildcard
+	CompletionLatency prometheus.Histogram
 }
 
 // New creates the collectors and registers them (plus the Go and process
@@ -68,7 +76,23 @@ func New(reg prometheus.Registerer) *Metrics {
 			Help: "Visibility timeout extensions of held messages (entries, not calls)."}),
 		Released: prometheus.NewCounter(prometheus.CounterOpts{Name: "invalidator_messages_released_total",
 			Help: "Held messages made visible again at shutdown (visibility 0) for another worker to take."}),
+		HeldPaths: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "invalidator_paths_held_total",
+			Help: "Paths held back instead of submitted, by reason (quota: no headroom; quota_refused: TooManyInvalidationsInProgress; paused; over_budget)."}, []string{"reason"}),
+		Collapses: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "invalidator_collapses_total",
+			Help: "Requests reduced with wildcards to fit CloudFront's in-progress headroom or a budget."}, []string{"distribution"}),
+		Paused: prometheus.NewGauge(prometheus.GaugeOpts{Name: "invalidator_paused",
+			Help: "1 while submissions are paused through the admin endpoint."}),
+		BilledPaths: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "invalidator_billed_paths_total",
+			Help: "Paths in accepted invalidations (a wildcard is one path), by distribution."}, []string{"distribution"}),
+		EstimatedCost: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "invalidator_estimated_cost_usd",
+			Help: "Estimated invalidation cost this calendar month (UTC) after the free tier, by distribution; counts from process start."}, []string{"distribution"}),
+		InProgress: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "invalidator_in_progress_paths",
+			Help: "Paths in progress per distribution as last seen (own submissions and CloudFront's list), by kind (file, wildcard)."}, []string{"distribution", "kind"}),
+		CompletionLatency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "invalidator_completion_latency_seconds",
+			Help:    "Time from an invalidation's creation until it was seen Completed.",
+			Buckets: []float64{5, 15, 30, 60, 120, 300, 600, 900, 1800, 3600}}),
 	}
+	reg.MustRegister(m.HeldPaths, m.Collapses, m.Paused, m.BilledPaths, m.EstimatedCost, m.InProgress, m.CompletionLatency)
 	reg.MustRegister(m.Received, m.Deleted, m.DeadLettered, m.Ignored, m.PoisonKept, m.PathsIn, m.PathsSubmitted,
 		m.Requests, m.Held, m.BatchAge, m.SubmitLatency, m.SQSErrors, m.VisibilityExtends, m.Released,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

@@ -21,8 +21,12 @@ const logSample = 5
 // second invalidation.
 func (w *Worker) submit(r coalesce.Request) {
 	defer w.subs.Done()
-	log := w.log.With(zap.String("distribution", r.Distribution), zap.Int("paths", len(r.Paths)),
-		zap.Int("messages", len(r.Messages)))
+	log := w.log.With(zap.String("distribution", r.Distribution))
+	r, ok := w.gate(r, log)
+	if !ok {
+		return
+	}
+	log = log.With(zap.Int("paths", len(r.Paths)), zap.Int("messages", len(r.Messages)))
 	for attempt := 0; ; attempt++ {
 		if !w.acquire() {
 			return
@@ -73,6 +77,18 @@ func (w *Worker) accepted(r coalesce.Request, res invalidate.Result, log *zap.Lo
 	w.m.PathsSubmitted.Add(float64(len(r.Paths)))
 	log.Info("invalidation accepted", zap.String("invalidation_id", res.ID), zap.String("status", res.Status),
 		zap.String("caller_reference", res.Reference), zap.Strings("sample_paths", r.Paths[:min(logSample, len(r.Paths))]))
+	g := w.opts.Gate
+	now := time.Now()
+	if g.Quota != nil {
+		g.Quota.Submitted(r.Distribution, res.ID, r.Paths, now)
+	}
+	if g.Budget != nil {
+		g.Budget.Record(r.Distribution, len(r.Paths))
+	}
+	w.m.BilledPaths.WithLabelValues(r.Distribution).Add(float64(len(r.Paths)))
+	if g.Watcher != nil {
+		g.Watcher.Watch(r.Distribution, res.ID, res.Status, r.Messages, len(r.Paths), res.CreatedAt)
+	}
 	w.mu.Lock()
 	delete(w.quotaAttempts, r.Distribution)
 	var done []string
@@ -91,17 +107,11 @@ func (w *Worker) requeue(r coalesce.Request, log *zap.Logger) {
 	w.mu.Lock()
 	n := w.quotaAttempts[r.Distribution]
 	w.quotaAttempts[r.Distribution] = n + 1
-	for _, id := range r.Messages {
-		if t := w.pending[id]; t != nil {
-			t.obligations++ // the group's token, taken before Requeue can flush
-		}
-	}
 	w.mu.Unlock()
 	d := w.opts.Backoff.Delay(n)
 	log.Warn("too many invalidations in progress; holding the paths and retrying", zap.Duration("backoff", d),
 		zap.Int("refusals", n+1))
-	w.co.Requeue(r, time.Now().Add(d))
-	w.release(r)
+	w.hold(r, d, "quota_refused", log)
 }
 
 // release removes the obligation a request held on each of its messages.

@@ -13,6 +13,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -57,6 +58,8 @@ type Options struct {
 	Backoff retry.Backoff
 	Logger  *zap.Logger
 	Metrics *metrics.Metrics
+	// Gate: quota accounting, collapse, budgets and completion tracking.
+	Gate GateOptions
 }
 
 // Worker runs the pipeline.
@@ -80,11 +83,15 @@ type Worker struct {
 	pending       map[string]*tracked
 	quotaAttempts map[string]int // consecutive quota refusals per distribution
 	changed       chan struct{}  // signalled when pending shrinks
+
+	paused      atomic.Bool
+	pauseReason atomic.Value // string
 }
 
 type tracked struct {
 	msg         *consumer.Message
 	obligations int
+	since       time.Time // when the pipeline took it: max_hold counts from here
 }
 
 // New returns a Worker.
@@ -100,6 +107,9 @@ func New(q queue, sub submitter, dec decoder, o Options) *Worker {
 	}
 	if o.Backoff.Base == 0 {
 		o.Backoff = retry.Backoff{Base: time.Second, Max: 2 * time.Minute}
+	}
+	if o.Gate.Recheck <= 0 {
+		o.Gate.Recheck = 10 * time.Second
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	w := &Worker{
@@ -148,7 +158,7 @@ func (w *Worker) take(m *consumer.Message) {
 		}
 	}
 	w.mu.Lock()
-	w.pending[m.ID] = &tracked{msg: m, obligations: len(d.Targets)}
+	w.pending[m.ID] = &tracked{msg: m, obligations: len(d.Targets), since: time.Now()}
 	w.mu.Unlock()
 	for _, t := range d.Targets {
 		w.m.PathsIn.Add(float64(len(t.Paths)))
