@@ -129,7 +129,7 @@ func TestAnnouncersAgainstMoto(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, err := sn.Subscribe(ctx, &sns.SubscribeInput{TopicArn: topic.TopicArn, Protocol: aws.String("sqs"),
-		Endpoint: aws.String("arn:aws:sqs:us-east-1:123456789012:cleared-topic"),
+		Endpoint:   aws.String("arn:aws:sqs:us-east-1:123456789012:cleared-topic"),
 		Attributes: map[string]string{"RawMessageDelivery": "true"}}); err != nil {
 		t.Fatal(err)
 	}
