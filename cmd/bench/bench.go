@@ -166,12 +166,21 @@ func (h *harness) workerPhase(ctx context.Context, r *result, bin string) error 
 		return err
 	}
 	h.cleanups = append(h.cleanups, w.kill)
+	profiled := make(chan error, 1)
+	if h.o.cpuProfile != "" {
+		go func() { profiled <- h.profile(ctx, port) }()
+	} else {
+		profiled <- nil
+	}
 	if r.worker, err = waitDrained(ctx, w, h.sqs, queue, begin); err != nil {
 		return fmt.Errorf("worker: %w; last log lines:\n%s", err, w.tail(20))
 	}
 	metrics := fmt.Sprintf("http://127.0.0.1:%d/metrics", port)
 	if r.deletedMetric, err = waitDeletedMetric(ctx, metrics, float64(h.o.n)); err != nil {
 		return fmt.Errorf("worker: %w", err)
+	}
+	if err := <-profiled; err != nil {
+		return fmt.Errorf("worker: cpu profile: %w", err)
 	}
 	if err := w.stop(ctx, workerStopGrace); err != nil {
 		return fmt.Errorf("worker: %w; last log lines:\n%s", err, w.tail(20))
@@ -210,7 +219,39 @@ func (h *harness) workerEnv(queue, dlq string, port int) (env []string, cfgPath 
 		"INVALIDATOR_POLLERS=" + strconv.Itoa(h.o.pollers),
 		"INVALIDATOR_MAX_HELD=" + strconv.Itoa(min(max(h.o.n, 10), maxHeld)),
 		fmt.Sprintf("INVALIDATOR_HTTP_ADDR=127.0.0.1:%d", port),
+		"INVALIDATOR_DEBUG_PPROF=" + strconv.FormatBool(h.o.cpuProfile != ""),
 	}, cfgPath, nil
+}
+
+// profile fetches a CPU profile of the worker's busiest seconds (from its
+// start until the queue is about drained) through debug_pprof.
+func (h *harness) profile(ctx context.Context, port int) error {
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get(base + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	req, _ := http.NewRequestWithContext(ctx, "GET", base+"/debug/pprof/profile?seconds=3", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	f, err := os.Create(h.o.cpuProfile)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = io.Copy(f, resp.Body)
+	return err
 }
 
 // waitDrained polls the queue every 100 ms until nothing is visible or in

@@ -50,6 +50,7 @@ type options struct {
 	worker          string
 	timeout         time.Duration
 	keep            bool
+	cpuProfile      string
 }
 
 func main() { os.Exit(run()) }
@@ -96,6 +97,7 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.worker, "worker", "", "worker binary (default: go build ./cmd/worker into a temporary directory)")
 	fs.DurationVar(&o.timeout, "timeout", 10*time.Minute, "bound for the whole run")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory (logs) even after a successful run")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the worker's first seconds (debug_pprof) to this file")
 	if err := fs.Parse(args); err != nil {
 		return options{}, err
 	}

@@ -12,14 +12,17 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	awsretry "github.com/aws/aws-sdk-go-v2/aws/retry"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/cloudfront"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/acme/cf-invalidator/internal/completion"
 	"github.com/acme/cf-invalidator/internal/config"
 	"github.com/acme/cf-invalidator/internal/consumer"
 	"github.com/acme/cf-invalidator/internal/httpserver"
@@ -78,9 +81,10 @@ func newLogger(level string) (*zap.Logger, error) {
 
 // app is everything serve wires together.
 type app struct {
-	cons *consumer.Consumer
-	w    *worker.Worker
-	http *httpserver.Server
+	cons       *consumer.Consumer
+	w          *worker.Worker
+	http       *httpserver.Server
+	completion *completion.Tracker
 }
 
 func serve(cfg config.Config, log *zap.Logger) int {
@@ -95,6 +99,9 @@ func serve(cfg config.Config, log *zap.Logger) int {
 	bgCtx, cancelBg := context.WithCancel(context.Background())
 	defer cancelBg()
 	a.cons.Start(recvCtx, bgCtx, a.w.Handle)
+	if a.completion != nil {
+		go a.completion.Run(bgCtx)
+	}
 	log.Info("worker started", zap.String("queue_url", cfg.QueueURL), zap.Duration("window", cfg.Window),
 		zap.Int("pollers", cfg.Pollers), zap.Int("distributions", len(cfg.Distributions)), zap.String("version", version))
 	go func() {
@@ -170,11 +177,33 @@ func build(ctx context.Context, cfg config.Config, log *zap.Logger) (*app, error
 		QueueURL: cfg.QueueURL, DLQURL: cfg.DeadLetterQueueURL, Pollers: cfg.Pollers,
 		Visibility: cfg.VisibilityTimeout, MaxHeld: cfg.MaxHeld, Logger: log.Named("consumer"), Metrics: m,
 	})
+	quotas, red, meter := gateParts(cfg, cfClient, m, log)
+	gate := worker.GateOptions{
+		Quota: quotaRoom{t: quotas, m: m}, Reducer: red, Budget: meter,
+		DefaultMaxHold: cfg.MaxHold, MaxHold: map[string]time.Duration{},
+		PauseWhenOverBudget: cfg.PauseWhenOverBudget, Recheck: cfg.QuotaCacheTTL,
+	}
+	for _, d := range cfg.Distributions {
+		gate.MaxHold[d.ID] = cfg.MaxHoldFor(d)
+	}
+	if cfg.TrackCompletion {
+		a.completion = completion.New(cfClient, completion.Options{
+			Latency: m.CompletionLatency, Logger: log.Named("completion"), OnComplete: quotas.Completed,
+			Announcers: announcers(cfg, awsCfg, sqsClient),
+		})
+		gate.Watcher = a.completion
+	}
 	a.w = worker.New(a.cons, invalidate.NewSubmitter(cfClient), dec, worker.Options{
 		Window: cfg.Window, SubmitConcurrency: cfg.SubmitConcurrency,
 		Backoff: retry.Backoff{Base: time.Second, Max: cfg.RetryMaxBackoff},
-		Logger:  log.Named("pipeline"), Metrics: m,
+		Logger:  log.Named("pipeline"), Metrics: m, Gate: gate,
 	})
+	if a.http != nil {
+		a.http.EnableAdmin(cfg.AdminToken, a.w)
+		if cfg.DebugPprof {
+			a.http.EnablePprof()
+		}
+	}
 	reportDLQ(ctx, a.cons, log)
 	return a, nil
 }
@@ -193,6 +222,18 @@ func reportDLQ(ctx context.Context, c *consumer.Consumer, log *zap.Logger) {
 	default:
 		log.Warn("could not look up the dead-letter queue yet", zap.Error(err))
 	}
+}
+
+// announcers builds the completion announcers the config asks for.
+func announcers(cfg config.Config, awsCfg aws.Config, sqsClient *sqs.Client) []completion.Announcer {
+	var out []completion.Announcer
+	if cfg.CompletionTopicARN != "" {
+		out = append(out, completion.SNS{API: sns.NewFromConfig(awsCfg), TopicARN: cfg.CompletionTopicARN})
+	}
+	if cfg.CompletionQueueURL != "" {
+		out = append(out, completion.SQS{API: sqsClient, QueueURL: cfg.CompletionQueueURL})
+	}
+	return out
 }
 
 func decoderOptions(cfg config.Config) message.Options {

@@ -84,6 +84,7 @@ type Config struct {
 	TrackCompletion       bool          `yaml:"track_completion"`
 	CompletionTopicARN    string        `yaml:"completion_topic_arn"`
 	CompletionQueueURL    string        `yaml:"completion_queue_url"`
+	DebugPprof            bool          `yaml:"debug_pprof"`
 }
 
 // Collapse policies of a distribution.

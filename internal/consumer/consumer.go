@@ -152,9 +152,10 @@ func (c *Consumer) Start(recvCtx, bgCtx context.Context, h Handler) {
 	}
 }
 
-// deleters: one DeleteMessageBatch worker per two pollers keeps deletes from
-// lagging receives (each call settles up to 10 messages).
-func deleters(pollers int) int { return max(2, (pollers+1)/2) }
+// deleters: one DeleteMessageBatch worker per poller, so deletes (which come
+// in a wave when a batch is accepted) keep pace with receives; each call
+// settles up to 10 messages.
+func deleters(pollers int) int { return max(2, pollers) }
 
 // WaitPollers waits until every poller has returned after recvCtx ended.
 func (c *Consumer) WaitPollers() { c.wg.Wait() }
