@@ -27,7 +27,8 @@ func (d *Decoder) decodeEventBridge(m object) (Decoded, *Rejection) {
 	case rej != nil:
 		return out, rej
 	case detailType != "Object Created" && detailType != "Object Deleted":
-		out.Ignore, out.IgnoreReason = true, "EventBridge "+quote(detailType)+" does not change content"
+		out.Ignore, out.IgnoreCode = true, IgnoreNoContentChange
+		out.IgnoreReason = "EventBridge " + quote(detailType) + " does not change content"
 		return out, nil
 	}
 	var detail ebDetail
@@ -49,6 +50,10 @@ func (d *Decoder) ebObject(out Decoded, bucket, key string) (Decoded, *Rejection
 	o := d.objectPaths(&ts, bucket, key, nil)
 	items := []string{"s3://" + bucket + "/" + key}
 	switch {
+	case !o.mapped && o.known:
+		out.Ignore, out.IgnoreCode = true, IgnoreOutsidePrefix
+		out.IgnoreReason = "key " + quote(key) + " is outside every prefix of bucket " + quote(bucket)
+		return out, nil
 	case !o.mapped:
 		return out, reject(CodeUnmappedBucket, "bucket %s with key %s is not mapped to a distribution", quote(bucket), quote(key))
 	case len(ts.list) == 0:

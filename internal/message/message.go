@@ -92,8 +92,22 @@ type Decoded struct {
 	Targets      []Target    // one per distribution
 	Rejected     []Rejection // partial rejections, each its own dead-letter message
 	Ignore       bool        // nothing to do and nothing wrong (e.g. s3:TestEvent): delete and count
-	IgnoreReason string
+	IgnoreCode   string      // one of the Ignore* codes: a bounded metric label
+	IgnoreReason string      // human text for the log
 }
+
+// Codes of ignorable messages (Decoded.IgnoreCode).
+const (
+	// IgnoreTestEvent: the s3:TestEvent S3 sends when notifications are set up.
+	IgnoreTestEvent = "s3:TestEvent"
+	// IgnoreNoContentChange: S3 records or EventBridge events that leave what
+	// CloudFront serves as it was (tagging, ACLs, restores...).
+	IgnoreNoContentChange = "no_content_change"
+	// IgnoreOutsidePrefix: objects of a mapped bucket outside every
+	// configured prefix. A prefix is a filter: notifications for the rest of
+	// the bucket are expected, not poison.
+	IgnoreOutsidePrefix = "outside_prefix"
+)
 
 // S3Source maps objects of Bucket whose key starts with Prefix to a
 // distribution. OriginPath is the distribution's origin path (CloudFront

@@ -9,6 +9,7 @@ import (
 // objectOutcome is what became of one S3 object.
 type objectOutcome struct {
 	mapped  bool   // some distribution takes objects of this bucket and key
+	known   bool   // the bucket is mapped, maybe under other prefixes
 	err     error  // the first path error, if any distribution's path was invalid
 	errDist string // the distribution err was for
 }
@@ -19,7 +20,7 @@ type objectOutcome struct {
 func (d *Decoder) objectPaths(ts *targetSet, bucket, key string, keyErr error) objectOutcome {
 	routes := d.match(bucket, key)
 	if len(routes) == 0 {
-		return objectOutcome{}
+		return objectOutcome{known: len(d.routes[bucket]) > 0}
 	}
 	if keyErr != nil {
 		return objectOutcome{mapped: true, err: keyErr, errDist: routes[0].dist.ID}

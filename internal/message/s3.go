@@ -58,7 +58,7 @@ func testEvent(m object) (Decoded, *Rejection) {
 	case rej != nil:
 		return out, rej
 	case event == "s3:TestEvent":
-		out.Ignore, out.IgnoreReason = true, "s3:TestEvent"
+		out.Ignore, out.IgnoreCode, out.IgnoreReason = true, IgnoreTestEvent, "s3:TestEvent"
 		return out, nil
 	}
 	return out, reject(CodeUnsupported, "S3 message with Event %s and no records", quote(event))
@@ -105,6 +105,7 @@ type s3Batch struct {
 	targets  targetSet
 	skipped  []string // event names of records that change nothing
 	relevant int
+	outside  int           // records of a mapped bucket outside its prefixes
 	bad      [2]badRecords // 0: unmapped bucket, 1: invalid path
 }
 
@@ -117,6 +118,11 @@ type badRecords struct {
 }
 
 func (b *s3Batch) add(raw json.RawMessage, bucket, key string, o objectOutcome) {
+	if !o.mapped && o.known {
+		b.outside++
+		b.skipped = append(b.skipped, "outside every prefix of bucket "+quote(bucket)+": "+quote(key))
+		return
+	}
 	b.relevant++
 	item := "s3://" + bucket + "/" + key
 	switch {
@@ -140,7 +146,11 @@ func (r *badRecords) add(raw json.RawMessage, item string, err error, dist strin
 // result turns the batch into the decoded message or a whole-message rejection.
 func (b *s3Batch) result(out Decoded) (Decoded, *Rejection) {
 	if b.relevant == 0 {
-		out.Ignore, out.IgnoreReason = true, "no ObjectCreated/ObjectRemoved records: "+strings.Join(b.skipped, ", ")
+		out.Ignore, out.IgnoreCode = true, IgnoreNoContentChange
+		if b.outside > 0 {
+			out.IgnoreCode = IgnoreOutsidePrefix
+		}
+		out.IgnoreReason = "no ObjectCreated/ObjectRemoved records for a mapped prefix: " + strings.Join(b.skipped, ", ")
 		return out, nil
 	}
 	unmapped, invalid := b.bad[0].rejection(CodeUnmappedBucket), b.bad[1].rejection(CodeInvalidPath)

@@ -62,9 +62,10 @@ func TestDecodeS3(t *testing.T) {
 			s3Rec("ObjectCreated:Put", "site-assets", "y")),
 			want: targets("s3", tgt(distWWW, "/y"))},
 		{name: "only other events", body: s3Event(s3Rec("ObjectTagging:Put", "site-assets", "x")),
-			want: Decoded{Format: "s3", Ignore: true, IgnoreReason: "no ObjectCreated/ObjectRemoved records: ObjectTagging:Put"}},
+			want: Decoded{Format: "s3", Ignore: true, IgnoreCode: IgnoreNoContentChange,
+				IgnoreReason: "no ObjectCreated/ObjectRemoved records for a mapped prefix: ObjectTagging:Put"}},
 		{name: "test event", body: `{"Service":"Amazon S3","Event":"s3:TestEvent","Time":"2024-01-01T00:00:00.000Z","Bucket":"site-assets","RequestId":"R","HostId":"H"}`,
-			want: Decoded{Format: "s3", Ignore: true, IgnoreReason: "s3:TestEvent"}},
+			want: Decoded{Format: "s3", Ignore: true, IgnoreCode: IgnoreTestEvent, IgnoreReason: "s3:TestEvent"}},
 		{name: "other service event", body: `{"Service":"Amazon S3","Event":"s3:Other"}`, wantCode: CodeUnsupported},
 		{name: "all unmapped", body: put("unknown-bucket", "a"), wantCode: CodeUnmappedBucket, wantIn: `bucket "unknown-bucket" with key "a"`},
 		{name: "all invalid", body: put("site-assets", "a*b"), wantCode: CodeInvalidPath, wantIn: `"*" is allowed only`},
@@ -158,7 +159,8 @@ func TestDecodeEventBridge(t *testing.T) {
 		{name: "two distributions", body: ebEvent("Object Created", "shared", "production/x"),
 			want: targets(f, tgt(distBlog, "/x"), tgt(distMirror, "/production/x"))},
 		{name: "restore ignored", body: ebEvent("Object Restore Completed", "site-assets", "a"),
-			want: Decoded{Format: f, Ignore: true, IgnoreReason: `EventBridge "Object Restore Completed" does not change content`}},
+			want: Decoded{Format: f, Ignore: true, IgnoreCode: IgnoreNoContentChange,
+				IgnoreReason: `EventBridge "Object Restore Completed" does not change content`}},
 		{name: "other source", body: strings.Replace(ebEvent("Object Created", "site-assets", "a"), `"aws.s3"`, `"aws.ec2"`, 1),
 			wantCode: CodeUnsupported, wantIn: `"aws.ec2"`},
 		{name: "unmapped", body: ebEvent("Object Created", "elsewhere", "a"), wantCode: CodeUnmappedBucket},
@@ -202,7 +204,7 @@ func TestDecodeSNS(t *testing.T) {
 		{name: "s3", body: sns("Notification", s3Event(s3Rec("ObjectCreated:Put", "site-assets", "my+file.html"))),
 			want: targets("sns/s3", tgt(distWWW, "/my%20file.html"))},
 		{name: "s3 test event", body: sns("Notification", `{"Service":"Amazon S3","Event":"s3:TestEvent","Bucket":"site-assets"}`),
-			want: Decoded{Format: "sns/s3", Ignore: true, IgnoreReason: "s3:TestEvent"}},
+			want: Decoded{Format: "sns/s3", Ignore: true, IgnoreCode: IgnoreTestEvent, IgnoreReason: "s3:TestEvent"}},
 		{name: "inner rejection", body: sns("Notification", `{"distribution":"shop","paths":["/a"]}`),
 			wantCode: CodeDistributionNotAllowed, wantIn: "in SNS notification: distribution"},
 		{name: "inner garbage", body: sns("Notification", `not json`), wantCode: CodeMalformed},
@@ -233,4 +235,25 @@ func TestDecodeSNSPartial(t *testing.T) {
 	if r := got.Rejected[0]; r.Code != CodeUnmappedBucket || string(r.Body) != want {
 		t.Fatalf("Rejected[0] = %s body %s, want %s", r.Code, r.Body, want)
 	}
+}
+
+// TestOutsidePrefixIsIgnored: a prefix filters a mapped bucket; events for
+// the rest of it are expected noise, counted and deleted, not poison.
+func TestOutsidePrefixIsIgnored(t *testing.T) {
+	d, err := NewDecoder(Options{Distributions: []Distribution{{ID: "E1", S3: []S3Source{{Bucket: "docs", Prefix: "public/"}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runDecodeCases(t, d, []decodeCase{
+		{name: "inside", body: s3Event(s3Rec("ObjectCreated:Put", "docs", "public/a.html")), want: targets("s3", tgt("E1", "/public/a.html"))},
+		{name: "outside", body: s3Event(s3Rec("ObjectCreated:Put", "docs", "private/a.html")),
+			want: Decoded{Format: "s3", Ignore: true, IgnoreCode: IgnoreOutsidePrefix,
+				IgnoreReason: `no ObjectCreated/ObjectRemoved records for a mapped prefix: outside every prefix of bucket "docs": "private/a.html"`}},
+		{name: "mixed keeps the inside record", body: s3Event(s3Rec("ObjectCreated:Put", "docs", "private/a.html"), s3Rec("ObjectCreated:Put", "docs", "public/b.html")),
+			want: targets("s3", tgt("E1", "/public/b.html"))},
+		{name: "eventbridge outside", body: ebEvent("Object Created", "docs", "private/a.html"),
+			want: Decoded{Format: "eventbridge/s3", Ignore: true, IgnoreCode: IgnoreOutsidePrefix,
+				IgnoreReason: `key "private/a.html" is outside every prefix of bucket "docs"`}},
+		{name: "unmapped bucket is still poison", body: s3Event(s3Rec("ObjectCreated:Put", "other", "public/a.html")), wantCode: CodeUnmappedBucket},
+	})
 }

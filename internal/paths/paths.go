@@ -85,7 +85,10 @@ func Normalize(raw string) (string, error) {
 
 // FromKey returns the CloudFront path of a raw object key: "/" + key, with
 // every "%" taken literally (encoded as "%25"), since a decoded S3 key holds
-// no escapes. The result is stable under Normalize. Errors are *Error.
+// no escapes, and "?" encoded as "%3F": in a key it is part of the object's
+// name, and left raw CloudFront would read the rest as a query string
+// (faq?.html would invalidate /faq, not the object /faq%3F.html). The result
+// is stable under Normalize. Errors are *Error.
 func FromKey(key string) (string, error) {
 	return check(key, "/"+encode(key, true))
 }
@@ -176,15 +179,15 @@ func cutScheme(s string) (string, bool) {
 // encode percent-encodes what CloudFront wants encoded. With literalPercent
 // every "%" is encoded; otherwise a "%" that starts a valid "%XX" escape is
 // kept as it is.
-func encode(s string, literalPercent bool) string {
+func encode(s string, objectKey bool) string {
 	var b strings.Builder
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		switch {
-		case c == '%' && !literalPercent && isEscape(s[i:]):
+		case c == '%' && !objectKey && isEscape(s[i:]):
 			b.WriteString(s[i : i+3])
 			i += 2
-		case mustEscape(c):
+		case mustEscape(c) || (objectKey && c == '?'):
 			b.WriteByte('%')
 			b.WriteByte(upperHex[c>>4])
 			b.WriteByte(upperHex[c&15])

@@ -92,6 +92,7 @@ func TestFromKey(t *testing.T) {
 		{key: "my post é.html", want: "/my%20post%20%C3%A9.html"},
 		{key: "trailing ", want: "/trailing%20"}, // not trimmed: it is part of the key
 		{key: "a+b", want: "/a+b"},
+		{key: "faq?.html", want: "/faq%3F.html"}, // "?" is part of the object name, not a query
 		{key: "a*", want: "/a*"},
 		{key: "a*b", reason: `"*" is allowed only`},
 		{key: strings.Repeat("a", MaxLen), reason: "4001 characters"},

@@ -143,7 +143,7 @@ func (w *Worker) take(m *consumer.Message) {
 		return
 	}
 	if d.Ignore {
-		w.m.Ignored.WithLabelValues(d.IgnoreReason).Inc()
+		w.m.Ignored.WithLabelValues(d.IgnoreCode).Inc()
 		w.log.Info("message ignored", zap.String("message_id", m.ID), zap.String("reason", d.IgnoreReason))
 		w.q.Delete(m.ID)
 		return
