@@ -95,7 +95,10 @@ func serve(cfg config.Config, log *zap.Logger) int {
 		log.Error("startup failed", zap.Error(err))
 		return exitFailure
 	}
-	recvCtx, cancelRecv := context.WithCancel(ctx)
+	// Not derived from ctx: a signal stops new receives (StopReceiving) but
+	// must not cancel a long poll under way — SQS would still deliver to it.
+	recvCtx, cancelRecv := context.WithCancel(context.Background())
+	defer cancelRecv()
 	bgCtx, cancelBg := context.WithCancel(context.Background())
 	defer cancelBg()
 	a.cons.Start(recvCtx, bgCtx, a.w.Handle)
@@ -114,8 +117,7 @@ func serve(cfg config.Config, log *zap.Logger) int {
 	}()
 	<-ctx.Done()
 	a.setReady(false)
-	cancelRecv()
-	a.w.Shutdown(a.cons, cfg.ShutdownGrace, cancelBg)
+	a.w.Shutdown(a.cons, cfg.ShutdownGrace, cancelRecv, cancelBg)
 	if a.http != nil {
 		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		_ = a.http.Shutdown(sctx)

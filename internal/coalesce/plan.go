@@ -262,3 +262,14 @@ func ownersOf(owners [][]string) []string {
 	slices.Sort(ms)
 	return slices.Compact(ms)
 }
+
+// Halve splits r into two requests of about half its paths each, keeping
+// owners. Used when CloudFront refuses a request as too large
+// (BatchTooLarge): the size is the worker's choice, not the messages' fault.
+func (r Request) Halve() (a, b Request) {
+	mid := len(r.Paths) / 2
+	a = Request{Distribution: r.Distribution, Paths: r.Paths[:mid:mid], owners: r.owners[:mid:mid]}
+	b = Request{Distribution: r.Distribution, Paths: r.Paths[mid:], owners: r.owners[mid:]}
+	a.Messages, b.Messages = ownersOf(a.owners), ownersOf(b.owners)
+	return a, b
+}

@@ -115,6 +115,7 @@ func TestLocalConfig(t *testing.T) {
 	want.HTTPAddr = "127.0.0.1:9090"
 	want.ShutdownGrace = 10 * time.Second
 	want.VisibilityTimeout = 30 * time.Second
+	want.Pollers = 1
 	want.Distributions = []Distribution{{ID: "EDFDVBD6EXAMPLE", Aliases: []string{"www"}}}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("local.yaml:\n got %+v\nwant %+v", c, want)

@@ -95,9 +95,10 @@ type Consumer struct {
 	deletes  chan string
 	ready    chan struct{}
 	readyOne sync.Once
-	wg       sync.WaitGroup // pollers
-	bg       sync.WaitGroup // heartbeat and deleters
-	idle     chan struct{}  // signalled when a message leaves the ledger
+	stopLoop context.CancelFunc // StopReceiving: no new ReceiveMessage calls
+	wg       sync.WaitGroup     // pollers
+	bg       sync.WaitGroup     // heartbeat and deleters
+	idle     chan struct{}      // signalled when a message leaves the ledger
 }
 
 type entry struct {
@@ -136,13 +137,17 @@ func New(api sqsAPI, o Options) *Consumer {
 // Ready is closed after the first successful ReceiveMessage.
 func (c *Consumer) Ready() <-chan struct{} { return c.ready }
 
-// Start launches the pollers (until recvCtx ends) and the heartbeat and
-// deleters (until bgCtx ends). Keep bgCtx alive past recvCtx so held messages
-// keep their visibility and accepted ones get deleted during shutdown.
+// Start launches the pollers and the heartbeat and deleters (until bgCtx
+// ends). Pollers stop issuing receives after StopReceiving; recvCtx ending
+// also cancels a receive under way. Keep bgCtx alive past both so held
+// messages keep their visibility and accepted ones get deleted during
+// shutdown.
 func (c *Consumer) Start(recvCtx, bgCtx context.Context, h Handler) {
+	loopCtx, stop := context.WithCancel(recvCtx)
+	c.stopLoop = stop
 	for i := 0; i < c.opts.Pollers; i++ {
 		c.wg.Add(1)
-		go c.poll(recvCtx, i, h)
+		go c.poll(loopCtx, recvCtx, i, h)
 	}
 	c.bg.Add(1)
 	go c.heartbeat(bgCtx)
@@ -155,10 +160,33 @@ func (c *Consumer) Start(recvCtx, bgCtx context.Context, h Handler) {
 // deleters: one DeleteMessageBatch worker per poller, so deletes (which come
 // in a wave when a batch is accepted) keep pace with receives; each call
 // settles up to 10 messages.
-func deleters(pollers int) int { return max(2, pollers) }
+func deleters(pollers int) int { return max(1, pollers) }
 
-// WaitPollers waits until every poller has returned after recvCtx ended.
+// StopReceiving stops the pollers from starting new receives. A long poll
+// under way is left to finish rather than cancelled: SQS keeps serving a
+// poll whose client went away, so a cancelled poll would still take
+// messages (released ones included) and strand them for a visibility
+// timeout. What such a poll brings back is released at once, not handled.
+func (c *Consumer) StopReceiving() { c.stopLoop() }
+
+// WaitPollers waits until every poller has returned (after StopReceiving,
+// within one long poll, or at once when recvCtx ends).
 func (c *Consumer) WaitPollers() { c.wg.Wait() }
+
+// WaitPollersFor waits up to d for the pollers and reports whether they
+// all returned.
+func (c *Consumer) WaitPollersFor(d time.Duration) bool {
+	done := make(chan struct{})
+	go func() { c.wg.Wait(); close(done) }()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-done:
+		return true
+	case <-t.C:
+		return false
+	}
+}
 
 // WaitBackground waits for the heartbeat and deleters after bgCtx ended.
 func (c *Consumer) WaitBackground() { c.bg.Wait() }
@@ -173,34 +201,59 @@ func (c *Consumer) Held() int {
 // Idle is signalled (not closed) whenever a message leaves the ledger.
 func (c *Consumer) Idle() <-chan struct{} { return c.idle }
 
-func (c *Consumer) poll(ctx context.Context, id int, h Handler) {
+// poll receives until loop ends (StopReceiving); recv bounds the receive
+// call itself.
+func (c *Consumer) poll(loop, recv context.Context, id int, h Handler) {
 	defer c.wg.Done()
 	log := c.log.With(zap.Int("poller", id))
 	failures := 0
-	for ctx.Err() == nil {
-		n := c.acquire(ctx)
+	for loop.Err() == nil {
+		n := c.acquire(loop)
 		if n == 0 {
 			return
 		}
-		msgs, err := c.receive(ctx, n)
+		msgs, err := c.receive(recv, n)
 		c.releaseSlots(n - len(msgs)) // slots not taken by a new message
 		if err != nil {
-			if ctx.Err() != nil {
+			if recv.Err() != nil {
 				return
 			}
 			c.m.SQSErrors.WithLabelValues("ReceiveMessage").Inc()
 			d := c.opts.Backoff.Delay(failures)
 			failures++
 			log.Warn("sqs ReceiveMessage failed; backing off", zap.Error(err), zap.Duration("backoff", d))
-			retry.Sleep(ctx, d)
+			retry.Sleep(loop, d)
 			continue
 		}
 		failures = 0
 		c.readyOne.Do(func() { close(c.ready) })
+		if loop.Err() != nil { // stopping: give these back instead of starting work
+			c.releaseMessages(msgs)
+			return
+		}
 		if len(msgs) > 0 {
-			h(ctx, msgs)
+			h(recv, msgs)
 		}
 	}
+}
+
+// releaseMessages makes msgs visible again at once and forgets them.
+func (c *Consumer) releaseMessages(msgs []*Message) {
+	if len(msgs) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var es []batchEntry
+	c.mu.Lock()
+	for _, m := range msgs {
+		if e, ok := c.held[m.ID]; ok {
+			es = append(es, batchEntry{m.ID, e.receipt})
+		}
+	}
+	c.mu.Unlock()
+	n := c.release(ctx, es)
+	c.log.Info("released messages received while stopping", zap.Int("messages", n))
 }
 
 // acquire blocks until at least one ledger slot is free and takes up to

@@ -422,3 +422,60 @@ func TestNoDLQLeavesPoisonOnQueue(t *testing.T) {
 		stop(c, cr, cb)
 	})
 }
+
+// slowPoll is a queue whose first long poll is under way when the consumer
+// stops receiving, and then returns messages (as SQS does for a poll whose
+// client went away).
+type slowPoll struct {
+	*fakeSQS
+	arrive chan struct{}
+	calls  int
+}
+
+func (s *slowPoll) ReceiveMessage(ctx context.Context, in *sqs.ReceiveMessageInput, o ...func(*sqs.Options)) (*sqs.ReceiveMessageOutput, error) {
+	s.mu.Lock()
+	s.calls++
+	s.mu.Unlock()
+	select {
+	case <-s.arrive:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	return s.fakeSQS.ReceiveMessage(ctx, in, o...)
+}
+
+// TestStopReceivingLetsThePollFinishAndReleases: a long poll under way at
+// shutdown is not cancelled (SQS would still deliver to it); what it brings
+// back is made visible again at once and never handled.
+func TestStopReceivingLetsThePollFinishAndReleases(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := &slowPoll{fakeSQS: &fakeSQS{}, arrive: make(chan struct{})}
+		col := &collect{}
+		c := New(f, Options{QueueURL: "q", Pollers: 1, MaxHeld: 100, Visibility: time.Minute})
+		recv, cancelRecv := context.WithCancel(context.Background())
+		defer cancelRecv()
+		bg, cancelBg := context.WithCancel(context.Background())
+		c.Start(recv, bg, col.handle)
+		synctest.Wait() // the poll is under way
+		c.StopReceiving()
+		if c.WaitPollersFor(time.Second) {
+			t.Fatal("StopReceiving cancelled the poll under way")
+		}
+		f.add(4)
+		close(f.arrive)
+		if !c.WaitPollersFor(time.Second) {
+			t.Fatal("poller did not return after its poll finished")
+		}
+		if col.count() != 0 {
+			t.Fatalf("handled %d messages received while stopping", col.count())
+		}
+		if _, _, _, releases := f.snapshot(); releases != 4 || c.Held() != 0 {
+			t.Fatalf("released %d, held %d; want all 4 released at once", releases, c.Held())
+		}
+		if f.calls != 1 {
+			t.Fatalf("receive calls = %d, want no new poll after StopReceiving", f.calls)
+		}
+		cancelBg()
+		c.WaitBackground()
+	})
+}

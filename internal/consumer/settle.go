@@ -214,6 +214,10 @@ func (c *Consumer) ReleaseAll(ctx context.Context) int {
 		es = append(es, batchEntry{id, e.receipt})
 	}
 	c.mu.Unlock()
+	return c.release(ctx, es)
+}
+
+func (c *Consumer) release(ctx context.Context, es []batchEntry) int {
 	released := 0
 	for i := 0; i < len(es); i += MaxBatch {
 		j := min(i+MaxBatch, len(es))

@@ -14,6 +14,9 @@ const (
 	OutcomeTransient = "transient_error"
 	OutcomeQuota     = "quota_exceeded"
 	OutcomePermanent = "permanent_error"
+	// OutcomeSplit: refused as too large (BatchTooLarge) or invalid over
+	// several messages (InvalidArgument), and retried in parts.
+	OutcomeSplit = "split_retry"
 )
 
 // Metrics holds every collector the worker exports.
@@ -49,7 +52,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		Received: prometheus.NewCounter(prometheus.CounterOpts{Name: "invalidator_messages_received_total",
 			Help: "SQS messages received (redeliveries of a message already held are not counted)."}),
 		Deleted: prometheus.NewCounter(prometheus.CounterOpts{Name: "invalidator_messages_deleted_total",
-			Help: "SQS messages deleted after CloudFront accepted invalidations covering all their paths (or ignorable events)."}),
+			Help: "SQS messages deleted: after CloudFront accepted invalidations covering all their paths, after being dead-lettered, or as ignorable events."}),
 		DeadLettered: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "invalidator_messages_dead_lettered_total",
 			Help: "Messages (or rejected parts of messages) sent to the dead-letter queue, by reason code."}, []string{"reason"}),
 		Ignored: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "invalidator_messages_ignored_total",
@@ -96,7 +99,7 @@ func New(reg prometheus.Registerer) *Metrics {
 	reg.MustRegister(m.Received, m.Deleted, m.DeadLettered, m.Ignored, m.PoisonKept, m.PathsIn, m.PathsSubmitted,
 		m.Requests, m.Held, m.BatchAge, m.SubmitLatency, m.SQSErrors, m.VisibilityExtends, m.Released,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	for _, o := range []string{OutcomeAccepted, OutcomeTransient, OutcomeQuota, OutcomePermanent} {
+	for _, o := range []string{OutcomeAccepted, OutcomeTransient, OutcomeQuota, OutcomePermanent, OutcomeSplit} {
 		m.Requests.WithLabelValues(o) // export zeros so rate() and alerts work from the start
 	}
 	return m

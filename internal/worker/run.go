@@ -5,23 +5,32 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/acme/cf-invalidator/internal/consumer"
 )
 
-// Lifecycle is the part of the consumer Run needs besides settling messages.
+// Lifecycle is the part of the consumer Shutdown drives.
 type Lifecycle interface {
+	StopReceiving()
 	WaitPollers()
+	WaitPollersFor(d time.Duration) bool
 	WaitBackground()
 	Held() int
 	ReleaseAll(ctx context.Context) int
 }
 
-// Shutdown settles what it can and releases the rest, after the pollers
-// stopped receiving: flush every open batch now, wait up to grace for
-// acceptance and deletes, then stop submitting, stop the heartbeat and
-// deleters (cancelBg), and make whatever is still held visible again.
-func (w *Worker) Shutdown(c Lifecycle, grace time.Duration, cancelBg context.CancelFunc) (released int) {
+// pollDrain bounds the wait for long polls under way at shutdown: SQS's
+// longest wait (20 s) and a margin.
+const pollDrain = consumer.LongPoll + 5*time.Second
+
+// Shutdown settles what it can and releases the rest: stop new receives,
+// flush every open batch now, wait up to grace for acceptance and deletes,
+// then stop submitting, stop the heartbeat and deleters (cancelBg), make
+// whatever is still held visible again, and wait for the long polls under
+// way (they give back what they take) before cancelling them (cancelRecv).
+func (w *Worker) Shutdown(c Lifecycle, grace time.Duration, cancelRecv, cancelBg context.CancelFunc) (released int) {
 	start := time.Now()
-	c.WaitPollers()
+	c.StopReceiving()
 	flushed := w.co.FlushAll()
 	w.log.Info("shutting down: receiving stopped, open batches flushed", zap.Int("batches", flushed),
 		zap.Int("pending_messages", w.Pending()), zap.Int("held_messages", c.Held()), zap.Duration("grace", grace))
@@ -46,6 +55,17 @@ wait:
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	released = c.ReleaseAll(ctx)
+	// A long poll under way would take what was just released (SQS serves
+	// a poll whose client went away) and strand it for a visibility
+	// timeout. So after a release, let the polls finish: each returns the
+	// messages it took to the pollers' release path, which frees them again
+	// for the next — a few round trips. With nothing released there is
+	// nothing of ours to take: cancel at once.
+	if released == 0 || !c.WaitPollersFor(pollDrain) {
+		cancelRecv()
+		c.WaitPollers()
+	}
+	released += c.ReleaseAll(ctx) // handled by a poller that was mid-batch when receiving stopped
 	w.log.Info("shutdown complete", zap.Int("released", released), zap.Duration("took", time.Since(start)))
 	return released
 }

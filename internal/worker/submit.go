@@ -45,7 +45,6 @@ func (w *Worker) submit(r coalesce.Request) {
 		class, code := invalidate.Classify(err)
 		switch class {
 		case invalidate.Permanent:
-			w.m.Requests.WithLabelValues(metrics.OutcomePermanent).Inc()
 			w.refused(r, code, err, log)
 			return
 		case invalidate.Quota:
@@ -127,26 +126,47 @@ func (w *Worker) release(r coalesce.Request) {
 	w.deleteAll(done)
 }
 
-// refused handles a permanent error. An InvalidArgument over several
-// messages is split per message first, so one bad message does not take the
-// others with it; otherwise every message of the request is dead-lettered.
-func (w *Worker) refused(r coalesce.Request, code string, err error, log *zap.Logger) {
-	if code == "InvalidArgument" && len(r.Messages) > 1 {
-		parts := r.Split()
-		log.Warn("CloudFront refused the request as invalid; retrying each message alone to find the culprit",
-			zap.Error(err), zap.Int("requests", len(parts)))
-		w.mu.Lock()
-		for _, p := range parts {
-			if t := w.pending[p.Messages[0]]; t != nil {
+// resubmit replaces r by parts: each part's messages take an obligation
+// before r gives up its own.
+func (w *Worker) resubmit(r coalesce.Request, parts []coalesce.Request) {
+	w.mu.Lock()
+	for _, p := range parts {
+		for _, id := range p.Messages {
+			if t := w.pending[id]; t != nil {
 				t.obligations++
 			}
 		}
-		w.mu.Unlock()
-		w.release(r)
-		for _, p := range parts {
-			w.subs.Add(1)
-			go w.submit(p)
-		}
+	}
+	w.mu.Unlock()
+	w.release(r)
+	for _, p := range parts {
+		w.subs.Add(1)
+		go w.submit(p)
+	}
+}
+
+// refused handles a permanent error. An InvalidArgument over several
+// messages is split per message first, so one bad message does not take the
+// others with it; a BatchTooLarge is halved; otherwise every message of the
+// request is dead-lettered.
+func (w *Worker) refused(r coalesce.Request, code string, err error, log *zap.Logger) {
+	split := (code == "InvalidArgument" && len(r.Messages) > 1) || (code == "BatchTooLarge" && len(r.Paths) > 1)
+	if split {
+		w.m.Requests.WithLabelValues(metrics.OutcomeSplit).Inc()
+	} else {
+		w.m.Requests.WithLabelValues(metrics.OutcomePermanent).Inc()
+	}
+	switch {
+	case code == "InvalidArgument" && len(r.Messages) > 1:
+		log.Warn("CloudFront refused the request as invalid; retrying each message alone to find the culprit", zap.Error(err))
+		w.resubmit(r, r.Split())
+		return
+	case code == "BatchTooLarge" && len(r.Paths) > 1:
+		// The request's size is the worker's choice, not the messages'
+		// fault: halve it until CloudFront takes it.
+		a, b := r.Halve()
+		log.Warn("CloudFront refused the request as too large; retrying it in halves", zap.Error(err))
+		w.resubmit(r, []coalesce.Request{a, b})
 		return
 	}
 	log.Error("CloudFront refused the request for good; dead-lettering its messages", zap.String("code", code), zap.Error(err))

@@ -371,9 +371,11 @@ type lifecycle struct {
 	released int
 }
 
-func (l *lifecycle) WaitPollers()    {}
-func (l *lifecycle) WaitBackground() {}
-func (l *lifecycle) Held() int       { return 0 }
+func (l *lifecycle) StopReceiving()                    {}
+func (l *lifecycle) WaitPollersFor(time.Duration) bool { return true }
+func (l *lifecycle) WaitPollers()                      {}
+func (l *lifecycle) WaitBackground()                   {}
+func (l *lifecycle) Held() int                         { return 0 }
 func (l *lifecycle) ReleaseAll(context.Context) int {
 	l.released++
 	return 0
@@ -386,7 +388,7 @@ func TestShutdownFlushesOpenBatchesAtOnce(t *testing.T) {
 		w.Handle(context.Background(), []*consumer.Message{msg("m1", v1("E1", "/a")), msg("m2", v1("E2", "/b"))})
 		start := time.Now()
 		l := &lifecycle{q: q}
-		w.Shutdown(l, 30*time.Second, func() {})
+		w.Shutdown(l, 30*time.Second, func() {}, func() {})
 		if time.Since(start) > time.Second {
 			t.Fatalf("shutdown took %v with a healthy CloudFront", time.Since(start))
 		}
@@ -398,7 +400,7 @@ func TestShutdownFlushesOpenBatchesAtOnce(t *testing.T) {
 				t.Fatalf("%s not deleted before exit", id)
 			}
 		}
-		if l.released != 1 {
+		if l.released != 2 {
 			t.Fatal("ReleaseAll not called")
 		}
 	})
@@ -413,7 +415,7 @@ func TestShutdownGiveUpAfterGrace(t *testing.T) {
 		w := newWorker(t, q, cf)
 		w.Handle(context.Background(), []*consumer.Message{msg("m1", v1("E1", "/a"))})
 		start := time.Now()
-		w.Shutdown(&lifecycle{q: q}, 5*time.Second, func() {})
+		w.Shutdown(&lifecycle{q: q}, 5*time.Second, func() {}, func() {})
 		if d := time.Since(start); d < 5*time.Second || d > 6*time.Second {
 			t.Fatalf("shutdown took %v, want the 5 s grace", d)
 		}
@@ -422,6 +424,34 @@ func TestShutdownGiveUpAfterGrace(t *testing.T) {
 		}
 		if len(q.dead) != 0 {
 			t.Fatal("transient failures must never dead-letter")
+		}
+	})
+}
+
+func TestBatchTooLargeIsHalvedNotDeadLettered(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		q := newFakeQueue()
+		cf := &fakeCF{script: func(_ int, r invalidate.Request) error {
+			if len(r.Paths) > 3 { // a CloudFront with a smaller batch limit than we assume
+				return &cftypes.BatchTooLarge{Message: new(string)}
+			}
+			return nil
+		}}
+		w := newWorker(t, q, cf)
+		var msgs []*consumer.Message
+		for i := range 10 {
+			msgs = append(msgs, msg(fmt.Sprintf("m%d", i), v1("E1", fmt.Sprintf("/p%d", i))))
+		}
+		w.Handle(context.Background(), msgs)
+		time.Sleep(10 * time.Second)
+		synctest.Wait()
+		if len(q.dead) != 0 {
+			t.Fatalf("dead-lettered %d messages for the worker's own batch size", len(q.dead))
+		}
+		for _, m := range msgs {
+			if _, ok := q.deletedAt(m.ID); !ok {
+				t.Fatalf("%s not deleted after the halves were accepted", m.ID)
+			}
 		}
 	})
 }

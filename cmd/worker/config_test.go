@@ -1,0 +1,82 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/acme/cf-invalidator/internal/testenv"
+)
+
+// TestConfigErrorsExit2: a bad configuration stops the binary before it
+// touches AWS, with exit code 2 and one stderr line that names the key as
+// the user wrote it (file key or environment variable).
+func TestConfigErrorsExit2(t *testing.T) {
+	const good = "queue_url: http://127.0.0.1:1/000000000000/q\nwindow: 1s\ndistributions:\n  - id: EGOOD000000001\n"
+	for _, tc := range []struct {
+		name string
+		file string
+		env  []string
+		key  string // what the line must name
+	}{
+		{"missing queue_url", "window: 1s\ndistributions:\n  - id: EGOOD000000001\n", nil, "queue_url"},
+		{"bad duration from env", good, []string{"INVALIDATOR_WINDOW=10x"}, "INVALIDATOR_WINDOW"},
+		{"bad duration in file", strings.Replace(good, "window: 1s", "window: 10x", 1), nil, "window"},
+		{"bare number duration", strings.Replace(good, "window: 1s", "window: 10", 1), nil, "window"},
+		{"unknown key in file", good + "windw: 2s\n", nil, "windw"},
+		{"unknown INVALIDATOR_ variable", good, []string{"INVALIDATOR_WINDW=2s"}, "INVALIDATOR_WINDW"},
+		{"empty allow-list", "queue_url: http://127.0.0.1:1/000000000000/q\ndistributions: []\n", nil, "distributions"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := writeConfig(t, tc.file)
+			code, stdout, stderr := runBinary(t, append(testenv.AWSEnv("http://127.0.0.1:1", "http://127.0.0.1:1"), tc.env...),
+				"run", "--config", path)
+			if code != 2 {
+				t.Fatalf("exit code %d, want 2\nstdout: %s\nstderr: %s", code, stdout, stderr)
+			}
+			lines := strings.Split(strings.TrimRight(stderr, "\n"), "\n")
+			if len(lines) != 1 || lines[0] == "" {
+				t.Fatalf("stderr has %d lines, want exactly one:\n%s", len(lines), stderr)
+			}
+			t.Logf("stderr: %s", lines[0])
+			if !strings.Contains(lines[0], tc.key) {
+				t.Errorf("stderr %q does not name %q", lines[0], tc.key)
+			}
+			if stdout != "" {
+				t.Errorf("stdout not empty: %q", stdout)
+			}
+		})
+	}
+}
+
+// runBinary runs the worker binary to completion (10 s at most) with a
+// clean environment plus env, and returns its exit code and output.
+func runBinary(t *testing.T, env []string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, workerBin, args...)
+	cmd.Env = append(testenv.CleanEnv(), env...)
+	cmd.Env = append(cmd.Env, "AWS_SHARED_CREDENTIALS_FILE="+os.DevNull, "AWS_CONFIG_FILE="+os.DevNull)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	var exit *exec.ExitError
+	switch {
+	case err == nil:
+		code = 0
+	case errors.As(err, &exit):
+		code = exit.ExitCode()
+	default:
+		t.Fatalf("run %s: %v", workerBin, err)
+	}
+	if ctx.Err() != nil {
+		t.Fatalf("the worker did not exit within 10 s (a config error must stop it at once)\nstderr: %s", errOut.String())
+	}
+	return code, out.String(), errOut.String()
+}

@@ -1,0 +1,645 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/cloudfront"
+	cftypes "github.com/aws/aws-sdk-go-v2/service/cloudfront/types"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/aws/smithy-go"
+
+	"github.com/acme/cf-invalidator/internal/cfsim"
+	"github.com/acme/cf-invalidator/internal/testenv"
+)
+
+// The quota burst of issue 3: 4,100 unique paths for one distribution in 410
+// messages of 10, against the CloudFront simulator with CloudFront's real
+// limits (3,000 file / 15 wildcard paths in progress), 15 s completion,
+// Throttling above 2 requests/s (burst 2) and 10% 503s.
+const (
+	quotaDist          = "EQUOTABURST001"
+	quotaMessages      = 410
+	quotaPathsPerMsg   = 10
+	quotaCompleteAfter = 15 * time.Second
+	// quotaBudget bounds each run: the workers' drain and the
+	// one-request-per-message baseline.
+	quotaBudget = 4 * time.Minute
+	// quotaMaxRefusals: TooManyInvalidationsInProgress refusals tolerated per
+	// worker run. Two workers see the room through caches (quota_cache_ttl
+	// 1 s), so one may submit into room the other has just taken; each such
+	// race costs one refusal and a short backoff. More than a handful would
+	// mean the accounting is not working.
+	quotaMaxRefusals = 6
+)
+
+func quotaSimOptions(audit *lockedBuffer) cfsim.Options {
+	o := cfsim.Options{
+		Distributions: []string{quotaDist},
+		CompleteAfter: quotaCompleteAfter,
+		ThrottleRate:  2, ThrottleBurst: 2,
+		ErrorRate: 0.1,
+	}
+	if audit != nil {
+		o.AuditLog = audit
+	}
+	return o
+}
+
+// quotaBurst is the burst: 410 publish events of 10 paths each over a
+// realistic tree, every path distinct. Like a real CMS publish, each event
+// touches several parts of the site — a blog post's page, its images,
+// thumbnail, API document, feed, tag and author pages; a product's pages,
+// images, API documents; a photo gallery — so a message's paths lie far
+// apart in sorted order, and any request the worker splits to fit the quota
+// splits messages too.
+func quotaBurst(dist string) []msg {
+	var ms []msg
+	for i := range quotaMessages {
+		n, mm := i/3, 1+(i/3)%12
+		var paths []string
+		add := func(format string, args ...any) { paths = append(paths, fmt.Sprintf(format, args...)) }
+		switch i % 3 {
+		case 0: // a blog post
+			add("/blog/2024/%02d/post-%d.html", mm, n)
+			add("/blog/2024/%02d/post-%d/comments.html", mm, n)
+			add("/img/blog/2024/%02d/post-%d-hero.jpg", mm, n)
+			add("/img/blog/2024/%02d/post-%d-1.jpg", mm, n)
+			add("/img/thumbs/blog/post-%d.jpg", n)
+			add("/api/posts/%d.json", n)
+			add("/feeds/posts/%d.xml", n)
+			add("/tags/tag-%d/post-%d.html", n%40, n)
+			add("/authors/author-%d/post-%d.html", n%15, n)
+			add("/amp/blog/2024/%02d/post-%d.html", mm, n)
+		case 1: // a product
+			k := n % 25
+			add("/products/cat-%d/item-%d.html", k, n)
+			add("/products/cat-%d/item-%d/reviews.html", k, n)
+			add("/products/cat-%d/item-%d/specs.html", k, n)
+			add("/img/products/cat-%d/item-%d-1.jpg", k, n)
+			add("/img/products/cat-%d/item-%d-2.jpg", k, n)
+			add("/img/thumbs/products/item-%d.jpg", n)
+			add("/api/products/%d.json", n)
+			add("/api/prices/%d.json", n)
+			add("/compare/item-%d.html", n)
+			add("/amp/products/cat-%d/item-%d.html", k, n)
+		case 2: // a photo gallery
+			add("/gallery/2024/%02d/set-%d.html", mm, n)
+			for j := 1; j <= 5; j++ {
+				add("/img/gallery/2024/%02d/set-%d-%d.jpg", mm, n, j)
+			}
+			add("/img/thumbs/gallery/set-%d.jpg", n)
+			add("/api/gallery/%d.json", n)
+			add("/feeds/gallery/%d.xml", n)
+			add("/amp/gallery/2024/%02d/set-%d.html", mm, n)
+		}
+		ms = append(ms, msg{Dist: dist, Body: v1(false, dist, paths...), Want: paths})
+	}
+	return ms
+}
+
+// quotaRow is one line of the comparison table.
+type quotaRow struct {
+	name          string
+	requests      int // CreateInvalidation HTTP requests the simulator answered, retries included
+	invalidations int // created (billed) invalidations
+	billed        int // paths billed
+	refusals      int // TooManyInvalidationsInProgress answers
+	throttles     int // Throttling answers
+	unavailable   int // injected 503s on CreateInvalidation
+	listGet       int // ListInvalidations + GetInvalidation requests
+	wall          time.Duration
+	done, total   int // messages fully accepted (worker: deleted) / sent
+}
+
+func rowFromStats(name string, st cfsim.Stats) quotaRow {
+	r := quotaRow{name: name, invalidations: st.Invalidations, billed: st.PathsBilled}
+	for _, n := range st.Requests["CreateInvalidation"] {
+		r.requests += n
+	}
+	c := st.Requests["CreateInvalidation"]
+	r.refusals, r.throttles, r.unavailable = c["TooManyInvalidationsInProgress"], c["Throttling"], c["ServiceUnavailable"]
+	for _, op := range []string{"ListInvalidations", "GetInvalidation"} {
+		for _, n := range st.Requests[op] {
+			r.listGet += n
+		}
+	}
+	return r
+}
+
+func (r quotaRow) line() string {
+	done := ""
+	if r.done < r.total {
+		done = fmt.Sprintf(" (only %d of %d messages accepted)", r.done, r.total)
+	}
+	return fmt.Sprintf("| %-36s | %8d | %13d | %12d | %14d | %9d | %4d | %13d | %9s |%s",
+		r.name, r.requests, r.invalidations, r.billed, r.refusals, r.throttles, r.unavailable, r.listGet,
+		r.wall.Round(100*time.Millisecond), done)
+}
+
+// TestQuotaBurst: the burst of issue 3 through two worker processes on one
+// queue, once with collapse auto and once with collapse never (the
+// quota path: what does not fit the 2,900-path headroom waits for
+// completions), and the same burst sent one request per message as the
+// baseline. Checked for both worker runs: the queue drains, every path is
+// covered by accepted invalidations, no message is deleted before accepted
+// invalidations covered all its paths (the simulator's audit log against
+// the deletes an SQS recording proxy saw), no accepted batch broke the
+// in-progress limits, nothing is dead-lettered, the workers' billed-path
+// metrics add up to what the simulator billed, and both workers exit 0 on
+// SIGTERM. The table of numbers is logged at the end.
+//
+// The baseline is bounded by the simulator's 2 requests/s: 410 requests take
+// at least 205 s, so it runs concurrently with the two worker runs (it has
+// its own simulator) and the test takes about as long as it does.
+func TestQuotaBurst(t *testing.T) {
+	testStart := time.Now()
+	fq := testenv.Fauxqs(t)
+	ms := quotaBurst(quotaDist)
+	if n := len(wantByDist(ms)[quotaDist]); n != quotaMessages*quotaPathsPerMsg {
+		t.Fatalf("burst has %d unique paths, want %d", n, quotaMessages*quotaPathsPerMsg)
+	}
+
+	// The baseline, in the background on its own simulator.
+	seedCtx, cancelSeed := context.WithCancel(context.Background())
+	defer cancelSeed()
+	seedSim := cfsim.New(quotaSimOptions(nil))
+	seedHS := httptest.NewServer(seedSim)
+	t.Cleanup(seedHS.Close)
+	seedDone := make(chan seedResult, 1)
+	go func() { seedDone <- sendOnePerMessage(seedCtx, seedHS.URL, ms, quotaBudget, 2) }()
+
+	var rows []quotaRow
+	for _, collapse := range []string{"auto", "never"} {
+		t.Run("collapse="+collapse, func(t *testing.T) {
+			start := time.Now()
+			row := runQuotaWorkers(t, fq, collapse, ms)
+			rows = append(rows, row)
+			t.Logf("collapse=%s: subtest took %s", collapse, time.Since(start).Round(time.Second))
+		})
+	}
+
+	seed := <-seedDone
+	row := rowFromStats("one request per message (2 senders)", seedSim.Stats())
+	row.wall, row.done, row.total = seed.wall, seed.done, len(ms)
+	rows = append(rows, row)
+	checkSeed(t, seedSim, ms, seed)
+
+	var b strings.Builder
+	fmt.Fprintf(&b, "quota burst: %d messages × %d paths = %d unique paths, 1 distribution; simulator: %s completion, "+
+		"Throttling above 2 req/s (burst 2), 10%% 503s, 3,000 file / 15 wildcard paths in progress\n",
+		quotaMessages, quotaPathsPerMsg, quotaMessages*quotaPathsPerMsg, quotaCompleteAfter)
+	b.WriteString("| run                                  | requests | invalidations | billed paths | quota refusals | throttles | 503s | List+Get calls | wall time |\n")
+	b.WriteString("|--------------------------------------|---------:|--------------:|-------------:|---------------:|----------:|-----:|---------------:|----------:|\n")
+	for _, r := range rows {
+		b.WriteString(r.line() + "\n")
+	}
+	fmt.Fprintf(&b, "(requests = CreateInvalidation HTTP requests incl. SDK retries; worker wall time = first ReceiveMessage to last delete; "+
+		"baseline wall time = first request to last acceptance; baseline SDK give-ups retried after 1 s: %d)\n", seed.gaveUp)
+	fmt.Fprintf(&b, "TestQuotaBurst took %s", time.Since(testStart).Round(time.Second))
+	t.Log("\n" + b.String())
+}
+
+// runQuotaWorkers runs the burst through two workers with the given
+// collapse policy and checks the outcome; it returns the run's numbers.
+func runQuotaWorkers(t *testing.T, fq *testenv.Process, collapse string, ms []msg) quotaRow {
+	audit := &lockedBuffer{}
+	sim := cfsim.New(quotaSimOptions(audit))
+	hs := httptest.NewServer(sim)
+	t.Cleanup(hs.Close)
+	sq := sqsClient(fq.Endpoint)
+	queue, dlq := createQueues(t, sq, "quota-"+collapse, 5, 30*time.Second)
+	ids := sendTracked(t, sq, queue, ms)
+	proxy := newSQSProxy(t, fq.Endpoint)
+
+	// max_held 300 of 410 messages: neither worker can take the whole burst,
+	// so both share the distribution's quota whatever their start-up order.
+	yaml := fmt.Sprintf(`queue_url: %q
+dead_letter_queue_url: %q
+window: 2s
+shutdown_grace: 10s
+visibility_timeout: 30s
+max_held: 300
+retry_max_backoff: 10s
+quota_cache_ttl: 1s
+max_hold: 30m
+distributions:
+  - id: %q
+    collapse: %s
+`, queue, dlq, quotaDist, collapse)
+	ws := startWorkers(t, 2, yaml, proxy.URL, hs.URL)
+
+	// The queue drains, and the proxy saw every message deleted.
+	waitDrained(t, sq, queue, quotaBudget)
+	poll(t, 15*time.Second, 100*time.Millisecond, "every message deleted through the proxy", func() (bool, string) {
+		n := proxy.deletedCount()
+		return n >= len(ms), fmt.Sprintf("%d of %d", n, len(ms))
+	})
+	poll(t, 15*time.Second, 100*time.Millisecond, "messages_deleted_total of both workers", func() (bool, string) {
+		sum := 0.0
+		for _, w := range ws {
+			sum += w.metric(t, "invalidator_messages_deleted_total")
+		}
+		return sum >= float64(len(ms)), strconv.FormatFloat(sum, 'f', -1, 64)
+	})
+	rec := proxy.snapshot()
+	entries := parseAudit(t, audit, sim)
+	st := sim.Stats()
+
+	checkCoverage(t, ms, entries)
+	checkDeleteOrder(t, ms, ids, entries, rec)
+	checkLimits(t, entries)
+	if len(rec.Problems) > 0 || len(rec.ProxyErrors) > 0 || rec.UnknownDelete > 0 {
+		t.Errorf("SQS proxy: %d unreadable bodies %q, %d forwarding errors %q, %d deletes of receipt handles never received",
+			len(rec.Problems), rec.Problems, len(rec.ProxyErrors), rec.ProxyErrors, rec.UnknownDelete)
+	}
+
+	// The workers' own view: both took part, billed paths add up.
+	billed, accepted, refused, collapses, heldQuota := 0.0, 0.0, 0.0, 0.0, 0.0
+	for i, w := range ws {
+		m := w.metrics(t)
+		b := metricSum(m, "invalidator_billed_paths_total")
+		billed += b
+		accepted += m[`invalidator_invalidation_requests_total{outcome="accepted"}`]
+		refused += m[`invalidator_invalidation_requests_total{outcome="quota_exceeded"}`]
+		collapses += metricSum(m, "invalidator_collapses_total")
+		heldQuota += m[`invalidator_paths_held_total{reason="quota"}`]
+		del := m["invalidator_messages_deleted_total"]
+		t.Logf("worker %d: deleted %v messages, billed %v paths, accepted %v, quota refused %v, transient %v, collapses %v, paths held for quota %v / refused %v, dead-lettered %v",
+			i+1, del, b, m[`invalidator_invalidation_requests_total{outcome="accepted"}`],
+			m[`invalidator_invalidation_requests_total{outcome="quota_exceeded"}`],
+			m[`invalidator_invalidation_requests_total{outcome="transient_error"}`],
+			metricSum(m, "invalidator_collapses_total"), m[`invalidator_paths_held_total{reason="quota"}`],
+			m[`invalidator_paths_held_total{reason="quota_refused"}`], metricSum(m, "invalidator_messages_dead_lettered_total"))
+		if del == 0 {
+			t.Errorf("worker %d deleted no message: the two workers did not share the burst", i+1)
+		}
+		if got := metricSum(m, "invalidator_messages_dead_lettered_total"); got != 0 {
+			t.Errorf("worker %d dead-lettered %v messages", i+1, got)
+		}
+	}
+	if int(billed) != st.PathsBilled {
+		t.Errorf("invalidator_billed_paths_total summed over both workers = %v, the simulator billed %d paths", billed, st.PathsBilled)
+	}
+	if int(accepted) != st.Invalidations {
+		t.Logf("note: the workers counted %v accepted requests, the simulator created %d invalidations (a reused CallerReference counts as accepted but bills nothing)",
+			accepted, st.Invalidations)
+	}
+
+	row := rowFromStats(fmt.Sprintf("worker ×2, collapse %s", collapse), st)
+	row.wall = rec.LastDelete.Sub(rec.FirstReceive)
+	row.done, row.total = len(rec.DeletedAt), len(ms)
+	t.Logf("simulator CreateInvalidation outcomes %v; List/Get %v/%v; SQS calls through the proxy %v; %d DeleteMessageBatch entries failed",
+		st.Requests["CreateInvalidation"], st.Requests["ListInvalidations"], st.Requests["GetInvalidation"], rec.Ops, rec.FailedDelete)
+	t.Logf("TooManyInvalidationsInProgress refusals: %d by the simulator, %v counted by the workers", row.refusals, refused)
+	if row.refusals > quotaMaxRefusals {
+		t.Errorf("the simulator refused %d requests with TooManyInvalidationsInProgress, want at most %d: the workers' quota accounting does not keep them under the limit",
+			row.refusals, quotaMaxRefusals)
+	}
+
+	switch collapse {
+	case "auto":
+		if collapses == 0 {
+			t.Errorf("collapse auto: %d paths against a %d-path headroom, yet no request was collapsed", len(ms)*quotaPathsPerMsg, 2900)
+		}
+	case "never":
+		for _, e := range entries {
+			for _, p := range e.Paths {
+				if strings.HasSuffix(p, "*") {
+					t.Errorf("collapse never: invalidation %s holds wildcard %q", e.ID, p)
+				}
+			}
+		}
+		if heldQuota == 0 {
+			t.Errorf("collapse never: no path was held for quota (invalidator_paths_held_total{reason=\"quota\"} = 0): the quota path was not exercised")
+		}
+		if span := entries[len(entries)-1].Time.Sub(entries[0].Time); span < quotaCompleteAfter {
+			t.Errorf("collapse never: every invalidation was accepted within %s, less than the %s completion time; %d paths cannot fit at once",
+				span, quotaCompleteAfter, len(ms)*quotaPathsPerMsg)
+		}
+	}
+
+	if dl := receiveAll(t, sq, dlq, 1, time.Second); len(dl) > 0 {
+		t.Errorf("DLQ got %d messages, want none; first: %s %s (%s)", len(dl), dl[0].ReasonCode, dl[0].Body, dl[0].Reason)
+	}
+	for i, w := range ws {
+		if err := w.Signal(syscall.SIGTERM); err != nil {
+			t.Fatalf("worker %d: SIGTERM: %v", i+1, err)
+		}
+	}
+	for i, w := range ws {
+		if code := w.Wait(30 * time.Second); code != 0 {
+			t.Errorf("worker %d: exit code %d after SIGTERM, want 0", i+1, code)
+		}
+	}
+	return row
+}
+
+// startWorkers starts n worker processes on one config file at once (each
+// with its own /metrics port) and then waits until each is ready, so that
+// they begin receiving at about the same time.
+func startWorkers(t *testing.T, n int, yaml, sqsEndpoint, cfEndpoint string) []*workerProc {
+	t.Helper()
+	path := writeConfig(t, yaml)
+	ports := map[int]bool{}
+	var ws []*workerProc
+	for i := range n {
+		port := testenv.FreePort(t)
+		for ports[port] {
+			port = testenv.FreePort(t)
+		}
+		ports[port] = true
+		env := append(testenv.AWSEnv(sqsEndpoint, cfEndpoint),
+			"AWS_SHARED_CREDENTIALS_FILE="+os.DevNull, "AWS_CONFIG_FILE="+os.DevNull,
+			fmt.Sprintf("INVALIDATOR_HTTP_ADDR=127.0.0.1:%d", port))
+		w := &workerProc{base: fmt.Sprintf("http://127.0.0.1:%d", port), started: time.Now()}
+		w.Process = testenv.StartClean(t, fmt.Sprintf("worker-%d", i+1), env, workerBin, "run", "--config", path)
+		t.Cleanup(func() {
+			if strings.Contains(w.Output(), "WARNING: DATA RACE") {
+				t.Errorf("worker %d reported a data race (see its output)", i+1)
+			}
+		})
+		ws = append(ws, w)
+	}
+	for _, w := range ws {
+		w.waitReady(t, 30*time.Second)
+	}
+	return ws
+}
+
+// sendTracked sends every message's body (SendMessageBatch, 10 a call) and
+// returns MessageId → index into ms.
+func sendTracked(t *testing.T, c *sqs.Client, queueURL string, ms []msg) map[string]int {
+	t.Helper()
+	ids := map[string]int{}
+	for i := 0; i < len(ms); i += 10 {
+		var entries []types.SendMessageBatchRequestEntry
+		for j := i; j < min(i+10, len(ms)); j++ {
+			entries = append(entries, types.SendMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(j)), MessageBody: aws.String(ms[j].Body)})
+		}
+		out, err := c.SendMessageBatch(context.Background(), &sqs.SendMessageBatchInput{QueueUrl: aws.String(queueURL), Entries: entries})
+		if err != nil {
+			t.Fatalf("SendMessageBatch: %v", err)
+		}
+		if len(out.Failed) > 0 {
+			t.Fatalf("SendMessageBatch: %d failed entries, first %s: %s", len(out.Failed),
+				aws.ToString(out.Failed[0].Code), aws.ToString(out.Failed[0].Message))
+		}
+		for _, s := range out.Successful {
+			j, err := strconv.Atoi(aws.ToString(s.Id))
+			if err != nil {
+				t.Fatalf("SendMessageBatch: entry id %q", aws.ToString(s.Id))
+			}
+			ids[aws.ToString(s.MessageId)] = j
+		}
+	}
+	if len(ids) != len(ms) {
+		t.Fatalf("sent %d messages, got %d distinct MessageIds", len(ms), len(ids))
+	}
+	return ids
+}
+
+// parseAudit reads the simulator's JSON-lines audit log, oldest first, and
+// checks it against the in-memory audit.
+func parseAudit(t *testing.T, audit *lockedBuffer, sim *cfsim.Server) []cfsim.AuditEntry {
+	t.Helper()
+	var out []cfsim.AuditEntry
+	sc := bufio.NewScanner(strings.NewReader(audit.String()))
+	sc.Buffer(make([]byte, 1<<20), 16<<20)
+	for sc.Scan() {
+		var e cfsim.AuditEntry
+		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+			t.Fatalf("audit log line %q: %v", sc.Text(), err)
+		}
+		out = append(out, e)
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatalf("audit log: %v", err)
+	}
+	if mem := sim.Audit(); len(mem) != len(out) {
+		t.Errorf("audit log has %d entries, sim.Audit() %d", len(out), len(mem))
+	}
+	if len(out) == 0 {
+		t.Fatalf("the simulator accepted no invalidation")
+	}
+	slices.SortStableFunc(out, func(a, b cfsim.AuditEntry) int { return a.Time.Compare(b.Time) })
+	return out
+}
+
+// checkCoverage: the union of accepted paths covers every sent path.
+func checkCoverage(t *testing.T, ms []msg, entries []cfsim.AuditEntry) {
+	t.Helper()
+	byDist := auditByDist(entries)
+	for d, want := range wantByDist(ms) {
+		var submitted []string
+		for _, e := range byDist[d] {
+			submitted = append(submitted, e.Paths...)
+		}
+		if miss := uncovered(want, submitted); len(miss) > 0 {
+			t.Errorf("distribution %s: %d of %d paths never accepted, first %q", d, len(miss), len(want), miss[:min(10, len(miss))])
+		}
+	}
+}
+
+// checkDeleteOrder: every message was deleted, and only after invalidations
+// accepted at or before the delete covered all of its paths.
+func checkDeleteOrder(t *testing.T, ms []msg, ids map[string]int, entries []cfsim.AuditEntry, rec sqsRecord) {
+	t.Helper()
+	covered := coveredAt(ms, entries)
+	var early []string
+	never, twice := 0, 0
+	for id, i := range ids {
+		dels := rec.DeletedAt[id]
+		if len(dels) == 0 {
+			never++
+			continue
+		}
+		if len(dels) > 1 {
+			twice++
+		}
+		for _, at := range dels {
+			if c := covered[i]; c.IsZero() || c.After(at) {
+				cov := "never covered"
+				if !c.IsZero() {
+					cov = "covered " + c.Sub(at).String() + " after the delete"
+				}
+				early = append(early, fmt.Sprintf("message %d (%s) deleted at %s, %s", i, id, at.Format(time.StampMilli), cov))
+			}
+		}
+	}
+	if never > 0 {
+		t.Errorf("%d of %d messages were never seen deleted by the proxy: the order check is incomplete", never, len(ids))
+	}
+	if len(early) > 0 {
+		slices.Sort(early)
+		t.Errorf("%d deletes before accepted invalidations covered the message's paths; first: %q", len(early), early[:min(10, len(early))])
+	}
+	if twice > 0 {
+		t.Logf("%d messages were deleted more than once (redelivered to the other worker)", twice)
+	}
+}
+
+// checkLimits replays the audit log: when each invalidation was accepted, the
+// invalidations accepted in the CompleteAfter before it (and it) held at most
+// 3,000 file paths and 15 wildcards.
+func checkLimits(t *testing.T, entries []cfsim.AuditEntry) {
+	t.Helper()
+	maxFiles, maxWild := 0, 0
+	for _, e := range entries {
+		files, wild := 0, 0
+		for _, o := range entries {
+			if o.Distribution != e.Distribution || o.Time.After(e.Time) || !e.Time.Before(o.Time.Add(quotaCompleteAfter)) {
+				continue
+			}
+			for _, p := range o.Paths {
+				if strings.HasSuffix(p, "*") {
+					wild++
+				} else {
+					files++
+				}
+			}
+		}
+		maxFiles, maxWild = max(maxFiles, files), max(maxWild, wild)
+		if files > cfsim.DefaultMaxFilePaths || wild > cfsim.DefaultMaxWildcards {
+			t.Errorf("when %s was accepted at %s, %d file paths and %d wildcards were in progress (limits %d / %d)",
+				e.ID, e.Time.Format(time.StampMilli), files, wild, cfsim.DefaultMaxFilePaths, cfsim.DefaultMaxWildcards)
+		}
+	}
+	t.Logf("%d invalidations accepted; at most %d file paths and %d wildcards in progress at once", len(entries), maxFiles, maxWild)
+}
+
+// seedResult is the baseline's client-side account.
+type seedResult struct {
+	done    int           // messages accepted
+	gaveUp  int           // calls that failed after the SDK's retries (not quota), retried after 1 s
+	quota   int           // TooManyInvalidationsInProgress seen by the client
+	wall    time.Duration // first request to last acceptance (the budget if not all were accepted)
+	errCode map[string]int
+}
+
+// sendOnePerMessage is the seed's way: one CreateInvalidation per message
+// with the message's paths, through the real SDK client and its standard
+// retryer (Throttling and 5xx retried by the SDK, 3 attempts), from senders
+// goroutines. TooManyInvalidationsInProgress — and any call the SDK gave up
+// on — is retried blindly every second until the budget runs out. Each
+// message has its own CallerReference, so a retry never bills twice.
+func sendOnePerMessage(ctx context.Context, endpoint string, ms []msg, budget time.Duration, senders int) seedResult {
+	cf := cfClient(endpoint)
+	start := time.Now()
+	ctx, cancel := context.WithDeadline(ctx, start.Add(budget))
+	defer cancel()
+	var (
+		mu   sync.Mutex
+		res  = seedResult{errCode: map[string]int{}}
+		last time.Time
+		next int
+		wg   sync.WaitGroup
+	)
+	for range senders {
+		wg.Go(func() {
+			for {
+				mu.Lock()
+				i := next
+				next++
+				mu.Unlock()
+				if i >= len(ms) {
+					return
+				}
+				for ctx.Err() == nil {
+					_, err := cf.CreateInvalidation(ctx, &cloudfront.CreateInvalidationInput{
+						DistributionId: aws.String(ms[i].Dist),
+						InvalidationBatch: &cftypes.InvalidationBatch{
+							CallerReference: aws.String(fmt.Sprintf("seed-%d", i)),
+							Paths:           &cftypes.Paths{Quantity: aws.Int32(int32(len(ms[i].Want))), Items: ms[i].Want},
+						},
+					})
+					mu.Lock()
+					if err == nil {
+						res.done++
+						last = time.Now()
+						mu.Unlock()
+						break
+					}
+					if ctx.Err() != nil {
+						mu.Unlock()
+						return
+					}
+					if _, ok := errors.AsType[*cftypes.TooManyInvalidationsInProgress](err); ok {
+						res.quota++
+					} else {
+						res.gaveUp++
+						code := "other"
+						if ae, ok := errors.AsType[smithy.APIError](err); ok {
+							code = ae.ErrorCode()
+						}
+						res.errCode[code]++
+					}
+					mu.Unlock()
+					select {
+					case <-ctx.Done():
+						return
+					case <-time.After(time.Second):
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	res.wall = time.Since(start) // cut short by the budget (or the test)
+	if res.done == len(ms) {
+		res.wall = last.Sub(start)
+	}
+	return res
+}
+
+// checkSeed: the baseline's invalidations are one per message, 10 paths
+// each, and cover what they were given.
+func checkSeed(t *testing.T, sim *cfsim.Server, ms []msg, res seedResult) {
+	t.Helper()
+	st := sim.Stats()
+	if st.PathsBilled != st.Invalidations*quotaPathsPerMsg || st.Invalidations != res.done {
+		t.Errorf("baseline: %d invalidations, %d billed paths, %d messages accepted; want one 10-path invalidation per accepted message",
+			st.Invalidations, st.PathsBilled, res.done)
+	}
+	if res.done < len(ms) {
+		t.Logf("baseline: only %d of %d messages accepted within %s", res.done, len(ms), quotaBudget)
+	} else {
+		checkCoverage(t, ms, sim.Audit())
+	}
+	t.Logf("baseline: simulator outcomes %v; client saw %d quota refusals, %d SDK give-ups %v", st.Requests["CreateInvalidation"],
+		res.quota, res.gaveUp, res.errCode)
+}
+
+// lockedBuffer is an io.Writer safe for the simulator's handlers and the
+// test to share.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
