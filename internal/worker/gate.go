@@ -119,8 +119,24 @@ func (w *Worker) gate(r coalesce.Request, log *zap.Logger) (coalesce.Request, bo
 		w.hold(r, g.Recheck, "quota", log)
 		return r, false
 	}
-	w.hold(rest, g.Recheck, "quota", log)
+	// r becomes head (submitted now) and rest (held): a message with paths
+	// in both must wait for both, so each part takes its own obligation
+	// before r gives up its one.
+	w.obligate(head.Messages)
+	w.requeue(rest, g.Recheck, "quota", log)
+	w.release(r)
 	return head, true
+}
+
+// obligate adds one obligation to each of ids.
+func (w *Worker) obligate(ids []string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, id := range ids {
+		if t := w.pending[id]; t != nil {
+			t.obligations++
+		}
+	}
 }
 
 func fits(r coalesce.Request, room Room) bool {
@@ -153,26 +169,26 @@ func (w *Worker) maxHold(dist string) time.Duration {
 	return time.Hour
 }
 
-// hold puts r back into its distribution's group for at least d: the
+// hold puts all of r back into its distribution's group for at least d: the
 // messages stay held (the heartbeat keeps them invisible) and newer paths
 // merge in. The held messages take the group's token before the request
 // gives up its own, so none can look finished in between.
 func (w *Worker) hold(r coalesce.Request, d time.Duration, why string, log *zap.Logger) {
+	w.requeue(r, d, why, log)
+	w.release(r)
+}
+
+// requeue puts r's paths into the distribution's group with one new
+// obligation (the group's token) per message; the caller settles the
+// obligations r itself held.
+func (w *Worker) requeue(r coalesce.Request, d time.Duration, why string, log *zap.Logger) {
 	if len(r.Paths) == 0 {
-		w.release(r)
 		return
 	}
 	w.m.HeldPaths.WithLabelValues(why).Add(float64(len(r.Paths)))
-	w.mu.Lock()
-	for _, id := range r.Messages {
-		if t := w.pending[id]; t != nil {
-			t.obligations++
-		}
-	}
-	w.mu.Unlock()
+	w.obligate(r.Messages)
 	log.Debug("holding paths", zap.String("why", why), zap.Int("held_paths", len(r.Paths)), zap.Duration("recheck", d))
 	w.co.Requeue(r, time.Now().Add(d))
-	w.release(r)
 }
 
 // Pause holds every request (messages keep being received up to max_held)

@@ -249,3 +249,36 @@ func TestBudget(t *testing.T) {
 		}
 	})
 }
+
+// TestMessageSplitByTheRoomWaitsForBothParts: a message whose paths fall
+// on both sides of the room's cut is deleted only after both parts were
+// accepted.
+func TestMessageSplitByTheRoomWaitsForBothParts(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		q, cf := newFakeQueue(), &fakeCF{}
+		quota := &fakeQuota{room: Room{Files: 25, Wildcards: 2}}
+		w := newWorker(t, q, cf)
+		w.opts.Gate = GateOptions{Quota: quota, Recheck: 10 * time.Second}
+		w.Handle(context.Background(), []*consumer.Message{
+			msg("m0", v1("E1", manyPaths("/s0", 10)...)), msg("m1", v1("E1", manyPaths("/s1", 10)...)),
+			msg("m2", v1("E1", manyPaths("/s2", 10)...)),
+		})
+		time.Sleep(10 * time.Second)
+		synctest.Wait()
+		if calls := cf.get(); len(calls) != 1 || len(calls[0].req.Paths) != 25 {
+			t.Fatalf("first submission %d calls", len(calls))
+		}
+		if _, ok := q.deletedAt("m2"); ok {
+			t.Fatal("m2 deleted while 5 of its paths were still held")
+		}
+		if _, ok := q.deletedAt("m1"); !ok {
+			t.Fatal("m1 not deleted although all its paths went out")
+		}
+		quota.set(Room{Files: 3000, Wildcards: 15})
+		time.Sleep(10 * time.Second)
+		synctest.Wait()
+		if _, ok := q.deletedAt("m2"); !ok {
+			t.Fatal("m2 not deleted after its held part was accepted")
+		}
+	})
+}

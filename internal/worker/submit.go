@@ -49,7 +49,7 @@ func (w *Worker) submit(r coalesce.Request) {
 			return
 		case invalidate.Quota:
 			w.m.Requests.WithLabelValues(metrics.OutcomeQuota).Inc()
-			w.requeue(r, log)
+			w.quotaRefused(r, log)
 			return
 		}
 		w.m.Requests.WithLabelValues(metrics.OutcomeTransient).Inc()
@@ -100,9 +100,10 @@ func (w *Worker) accepted(r coalesce.Request, res invalidate.Result, log *zap.Lo
 	w.deleteAll(done)
 }
 
-// requeue puts a request refused for quota back into the distribution's
-// group, which holds it for a growing backoff and merges newer paths in.
-func (w *Worker) requeue(r coalesce.Request, log *zap.Logger) {
+// quotaRefused puts a request refused for quota back into the
+// distribution's group, which holds it for a growing backoff and merges
+// newer paths in.
+func (w *Worker) quotaRefused(r coalesce.Request, log *zap.Logger) {
 	w.mu.Lock()
 	n := w.quotaAttempts[r.Distribution]
 	w.quotaAttempts[r.Distribution] = n + 1
@@ -129,15 +130,9 @@ func (w *Worker) release(r coalesce.Request) {
 // resubmit replaces r by parts: each part's messages take an obligation
 // before r gives up its own.
 func (w *Worker) resubmit(r coalesce.Request, parts []coalesce.Request) {
-	w.mu.Lock()
 	for _, p := range parts {
-		for _, id := range p.Messages {
-			if t := w.pending[id]; t != nil {
-				t.obligations++
-			}
-		}
+		w.obligate(p.Messages)
 	}
-	w.mu.Unlock()
 	w.release(r)
 	for _, p := range parts {
 		w.subs.Add(1)
