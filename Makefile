@@ -27,7 +27,7 @@ EMU_DIR := tools/emulators
 # package-lock.json means node_modules is current.
 EMU_STAMP := $(EMU_DIR)/node_modules/.cf-invalidator-installed
 
-.PHONY: help build emulators test fmt-check fuzz fuzz-long demo bench clean
+.PHONY: help build emulators test fmt-check fuzz fuzz-long demo bench quota-report clean
 
 help: ## show this list
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z-]*:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -73,6 +73,9 @@ fuzz-long: ## fuzz every target in internal/paths and internal/message for 5 min
 
 demo: ## run the worker end to end against moto_server (scripts/demo.sh)
 	scripts/demo.sh
+
+quota-report: emulators ## issue-3 burst: worker vs one request per message, full 410-message baseline (~4 min)
+	QUOTA_BASELINE_MESSAGES=410 $(GO) test -count=1 -run '^TestQuotaBurst$$' -v -timeout 15m ./cmd/worker/ | grep -E '^\s*(\||quota burst|\(requests|TestQuotaBurst took|--- |ok|FAIL)'
 
 bench: build emulators ## load harness: bare SQS loop vs the worker (cmd/bench)
 	$(GO) run ./cmd/bench -worker bin/worker $(BENCH_FLAGS)
