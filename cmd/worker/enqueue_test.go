@@ -8,7 +8,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/aws/smithy-go/logging"
 	"os"
 	"os/exec"
 	"strconv"
@@ -63,11 +62,7 @@ func toolAWSEnv(sqsEndpoint string) []string {
 }
 
 func toolSQS(endpoint string) *sqs.Client {
-	return sqs.NewFromConfig(testenv.AWSConfig(), func(o *sqs.Options) {
-		o.BaseEndpoint = aws.String(endpoint)
-		o.ClientLogMode = aws.LogRetries
-		o.Logger = logging.NewStandardLogger(os.Stderr)
-	})
+	return sqs.NewFromConfig(testenv.AWSConfig(), func(o *sqs.Options) { o.BaseEndpoint = aws.String(endpoint) })
 }
 
 // toolQueue creates a queue with attrs and returns its URL.
@@ -107,10 +102,18 @@ func toolCounts(t *testing.T, c *sqs.Client, q string) (visible, notVisible int)
 	return visible, notVisible
 }
 
-// toolReceive receives from each queue (hiding what it got for a minute)
-// until done says so or within passes, and returns the messages by queue.
-// It short-polls (the emulators answer a short poll with every visible
-// message) and rests briefly when no queue had anything new.
+// toolReceive receives from each queue until done says so or within
+// passes, and returns the messages by queue, each once. It short-polls (the
+// emulators answer a short poll with every visible message) and rests
+// briefly when no queue had anything new.
+//
+// What it receives it hides for toolReceiveVisibility only, well inside
+// within: when a response is lost on the connection, the SDK retries the
+// ReceiveMessage, and the messages of the lost response must reappear in
+// time to be counted (seen with aws-sdk-go-v2 and fauxqs: "use of closed
+// network connection", then "retrying request SQS/ReceiveMessage").
+const toolReceiveVisibility = 5 // seconds
+
 func toolReceive(t *testing.T, c *sqs.Client, queues []string, within time.Duration, done func(got map[string][]types.Message) bool) map[string][]types.Message {
 	t.Helper()
 	got := map[string][]types.Message{}
@@ -120,7 +123,7 @@ func toolReceive(t *testing.T, c *sqs.Client, queues []string, within time.Durat
 		fresh := 0
 		for _, q := range queues {
 			out, err := c.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{QueueUrl: aws.String(q), MaxNumberOfMessages: 10,
-				VisibilityTimeout: 60, MessageAttributeNames: []string{"All"}})
+				VisibilityTimeout: toolReceiveVisibility, MessageAttributeNames: []string{"All"}})
 			if err != nil {
 				t.Fatalf("ReceiveMessage %s: %v", q, err)
 			}

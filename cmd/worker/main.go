@@ -31,6 +31,12 @@ const usage = `usage: worker <command> [flags]
 
 commands:
   run --config FILE   run the worker (every key may come from INVALIDATOR_<KEY>)
+  enqueue --queue-url URL --distribution ID [--tag T]... [PATH... | -]
+                      queue invalidations (paths from stdin when none are given)
+  redrive --from DLQ_URL [--to QUEUE_URL] [--distribution ID] [--reason CODE] [--max N] [--dry-run]
+                      move dead-lettered messages back, filtered; prints a summary
+  inspect --queue-url URL [--peek N | --no-peek]
+                      queue depth, in flight, oldest age, counts by rejection reason
   version             print the version
 `
 
@@ -45,6 +51,12 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "run":
 		return runWorker(args[1:], environ, stderr)
+	case "enqueue":
+		return runEnqueue(args[1:], environ, os.Stdin, stdout, stderr)
+	case "redrive":
+		return runRedrive(args[1:], stdout, stderr)
+	case "inspect":
+		return runInspect(args[1:], environ, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, version)
 		return exitOK

@@ -217,14 +217,18 @@ func (c *Consumer) ReleaseAll(ctx context.Context) int {
 	return c.release(ctx, es)
 }
 
+// release forgets es and then makes them visible. Forgetting first matters:
+// a long poll under way may receive a message the moment it is visible, and
+// that receive must find it gone from the ledger (a new message to release
+// again), not held (a duplicate whose new receipt would be dropped).
 func (c *Consumer) release(ctx context.Context, es []batchEntry) int {
 	released := 0
+	for _, e := range es {
+		c.forget(e.id)
+	}
 	for i := 0; i < len(es); i += MaxBatch {
 		j := min(i+MaxBatch, len(es))
 		released += c.changeVisibility(ctx, es[i:j], make([]int32, j-i), "release")
-		for _, e := range es[i:j] {
-			c.forget(e.id)
-		}
 	}
 	c.m.Released.Add(float64(released))
 	return released

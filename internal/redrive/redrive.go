@@ -16,7 +16,10 @@
 // ones not moved — filtered out, without a target, failed — are kept
 // invisible while the run goes on, so that receiving makes progress, and
 // are made visible again at the end (ChangeMessageVisibility 0). If the
-// process dies they reappear by themselves when the timeout lapses.
+// process dies they reappear by themselves when the timeout lapses; so do
+// the messages of a ReceiveMessage response lost on the network (the SDK
+// retries the call, and never sees them), which a run that ends before
+// then leaves in the dead-letter queue for the next one.
 //
 // The moved copy carries the original body and the producer's own message
 // attributes; the invalidator.* attributes the worker added when it
@@ -207,7 +210,7 @@ func (r *run) loop(ctx context.Context) error {
 			r.res.Stopped = "interrupted"
 			return nil
 		case r.o.Max > 0 && r.handled >= r.o.Max:
-			r.res.Stopped = fmt.Sprintf("--max %d reached", r.o.Max)
+			r.res.Stopped = fmt.Sprintf("max of %d messages reached", r.o.Max)
 			return nil
 		}
 		if err := r.pace(ctx); err != nil {
