@@ -291,7 +291,11 @@ func (c *Consumer) receive(ctx context.Context, n int) ([]*Message, error) {
 		MaxNumberOfMessages:         int32(n),
 		WaitTimeSeconds:             int32(c.opts.WaitTime / time.Second),
 		VisibilityTimeout:           int32(c.opts.Visibility / time.Second),
-		MessageSystemAttributeNames: []types.MessageSystemAttributeName{types.MessageSystemAttributeNameAll},
+		// Only the system attributes the worker reads: "All" would add six
+		// more to every message for the SDK to parse.
+		MessageSystemAttributeNames: []types.MessageSystemAttributeName{
+			types.MessageSystemAttributeNameApproximateReceiveCount, types.MessageSystemAttributeNameSentTimestamp,
+		},
 		MessageAttributeNames:       []string{"All"},
 	})
 	if err != nil {
