@@ -287,16 +287,16 @@ func (c *Consumer) releaseSlots(n int) {
 // visibility lapse redelivers) only refreshes its receipt handle.
 func (c *Consumer) receive(ctx context.Context, n int) ([]*Message, error) {
 	out, err := c.api.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
-		QueueUrl:                    aws.String(c.opts.QueueURL),
-		MaxNumberOfMessages:         int32(n),
-		WaitTimeSeconds:             int32(c.opts.WaitTime / time.Second),
-		VisibilityTimeout:           int32(c.opts.Visibility / time.Second),
+		QueueUrl:            aws.String(c.opts.QueueURL),
+		MaxNumberOfMessages: int32(n),
+		WaitTimeSeconds:     int32(c.opts.WaitTime / time.Second),
+		VisibilityTimeout:   int32(c.opts.Visibility / time.Second),
 		// Only the system attributes the worker reads: "All" would add six
 		// more to every message for the SDK to parse.
 		MessageSystemAttributeNames: []types.MessageSystemAttributeName{
 			types.MessageSystemAttributeNameApproximateReceiveCount, types.MessageSystemAttributeNameSentTimestamp,
 		},
-		MessageAttributeNames:       []string{"All"},
+		MessageAttributeNames: []string{"All"},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("sqs ReceiveMessage: %w", err)
