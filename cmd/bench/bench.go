@@ -34,6 +34,7 @@ type result struct {
 	worker        time.Duration
 	deletedMetric float64
 	cpu           time.Duration
+	bareCPU       time.Duration // the harness's own CPU during the bare loop (its consumer)
 	maxRSSKiB     int64
 	createCalls   int // CreateInvalidation requests, every outcome
 	invalidations int // created
@@ -133,7 +134,9 @@ func (h *harness) barePhase(ctx context.Context, r *result) (err error) {
 	}
 	r.bareSend = took
 	progress("bare loop: %d pollers receiving and deleting", h.o.pollers)
+	before := selfCPU()
 	r.bare, err = bareLoop(ctx, h.sqs, queue, h.o.n, h.o.pollers)
+	r.bareCPU = selfCPU() - before
 	return err
 }
 
@@ -419,8 +422,11 @@ func (r result) print(w io.Writer) {
 	row("elapsed", secs(r.bare), secs(r.worker))
 	row("msgs/s", fmt.Sprintf("%.0f", bareRate), fmt.Sprintf("%.0f", workerRate))
 	row("(sending, not measured)", secs(r.bareSend), secs(r.workerSend))
-	row("worker CPU (user+sys)", "", secs(r.cpu))
-	row("CPU per 1k messages", "", fmt.Sprintf("%.1fms", float64(r.cpu)/float64(time.Millisecond)*1000/float64(o.n)))
+	per1k := func(d time.Duration) string {
+		return fmt.Sprintf("%.1fms", float64(d)/float64(time.Millisecond)*1000/float64(o.n))
+	}
+	row("consumer CPU (user+sys)", secs(r.bareCPU), secs(r.cpu))
+	row("CPU per 1k messages", per1k(r.bareCPU), per1k(r.cpu))
 	row("peak RSS", "", fmt.Sprintf("%.1f MiB", float64(r.maxRSSKiB)/1024))
 	row("deleted (worker's metric)", "", fmt.Sprintf("%.0f", r.deletedMetric))
 	row("paths in messages", "", strconv.Itoa(r.pathsSent))
@@ -429,6 +435,15 @@ func (r result) print(w io.Writer) {
 	row("invalidations created", "", strconv.Itoa(r.invalidations))
 	row("paths billed", "", strconv.Itoa(r.pathsBilled))
 	fmt.Fprintf(w, "\nworker/bare ratio: %.2f\n", workerRate/bareRate)
+}
+
+// selfCPU is this process's user+system CPU time so far.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func secs(d time.Duration) string { return fmt.Sprintf("%.2fs", d.Seconds()) }
