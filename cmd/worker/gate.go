@@ -89,7 +89,7 @@ type quotaAPI = interface {
 // gateParts builds the quota tracker, reducer and meter from the config.
 func gateParts(cfg config.Config, api quotaAPI, m *metrics.Metrics, log *zap.Logger) (*quota.Tracker, reducer, budgetMeter) {
 	tr := quota.New(api, quota.Options{
-		ReserveFiles: reserve(cfg.QuotaReserveFiles), ReserveWildcards: reserve(cfg.QuotaReserveWildcards),
+		ReserveFiles: zeroMeansNone(cfg.QuotaReserveFiles), ReserveWildcards: zeroMeansNone(cfg.QuotaReserveWildcards),
 		TTL: cfg.QuotaCacheTTL, Logger: log.Named("quota"),
 	})
 	red := reducer{policies: map[string]collapse.Policy{}}
@@ -100,22 +100,14 @@ func gateParts(cfg config.Config, api quotaAPI, m *metrics.Metrics, log *zap.Log
 			budgets[d.ID] = d.MonthlyBudgetUSD
 		}
 	}
-	meter := cost.New(cost.Options{FreePaths: freePaths(cfg.FreePathsPerMonth), MonthlyBudgetUSD: cfg.MonthlyBudgetUSD,
+	meter := cost.New(cost.Options{FreePaths: zeroMeansNone(cfg.FreePathsPerMonth), MonthlyBudgetUSD: cfg.MonthlyBudgetUSD,
 		DistributionBudgetUSD: budgets})
 	return tr, red, budgetMeter{c: meter, m: m, log: log.Named("cost")}
 }
 
-// reserve maps the config's 0 ("no reserve") to the quota package's
-// negative, where 0 means its default.
-func reserve(n int) int {
-	if n == 0 {
-		return -1
-	}
-	return n
-}
-
-// freePaths does the same for the cost package's free tier.
-func freePaths(n int) int {
+// zeroMeansNone maps the config's 0 ("none": no reserve, no free tier) to
+// the quota and cost packages' negative, where 0 means their default.
+func zeroMeansNone(n int) int {
 	if n == 0 {
 		return -1
 	}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -48,7 +47,7 @@ const (
 	quotaMaxRefusals = 6
 )
 
-func quotaSimOptions(audit *lockedBuffer) cfsim.Options {
+func quotaSimOptions(audit *testenv.SyncBuffer) cfsim.Options {
 	o := cfsim.Options{
 		Distributions: []string{quotaDist},
 		CompleteAfter: quotaCompleteAfter,
@@ -220,7 +219,7 @@ func TestQuotaBurst(t *testing.T) {
 // runQuotaWorkers runs the burst through two workers with the given
 // collapse policy and checks the outcome; it returns the run's numbers.
 func runQuotaWorkers(t *testing.T, fq *testenv.Process, collapse string, ms []msg) quotaRow {
-	audit := &lockedBuffer{}
+	audit := &testenv.SyncBuffer{}
 	sim := cfsim.New(quotaSimOptions(audit))
 	hs := httptest.NewServer(sim)
 	t.Cleanup(hs.Close)
@@ -418,7 +417,7 @@ func sendTracked(t *testing.T, c *sqs.Client, queueURL string, ms []msg) map[str
 
 // parseAudit reads the simulator's JSON-lines audit log, oldest first, and
 // checks it against the in-memory audit.
-func parseAudit(t *testing.T, audit *lockedBuffer, sim *cfsim.Server) []cfsim.AuditEntry {
+func parseAudit(t *testing.T, audit *testenv.SyncBuffer, sim *cfsim.Server) []cfsim.AuditEntry {
 	t.Helper()
 	var out []cfsim.AuditEntry
 	sc := bufio.NewScanner(strings.NewReader(audit.String()))
@@ -639,23 +638,4 @@ func checkSeed(t *testing.T, sim *cfsim.Server, ms []msg, res seedResult) {
 	}
 	t.Logf("baseline: simulator outcomes %v; client saw %d quota refusals, %d SDK give-ups %v", st.Requests["CreateInvalidation"],
 		res.quota, res.gaveUp, res.errCode)
-}
-
-// lockedBuffer is an io.Writer safe for the simulator's handlers and the
-// test to share.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

@@ -1,13 +1,14 @@
 package cfsim
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/acme/cf-invalidator/internal/retry"
 )
 
 // Operation names, as the API model spells them; Stats counts by these.
@@ -45,7 +46,7 @@ func errReply(e *apiError) reply { return reply{err: e, outcome: e.code} }
 func (s *Server) api(op string, fn func(*http.Request) reply) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		reqID := newRequestID()
-		if !sleepCtx(r.Context(), s.opts.Latency) {
+		if s.opts.Latency > 0 && !retry.Sleep(r.Context(), s.opts.Latency) {
 			return // the client gave up; nobody reads an answer
 		}
 		rep, injected := s.injectFault()
@@ -54,20 +55,6 @@ func (s *Server) api(op string, fn func(*http.Request) reply) http.HandlerFunc {
 		}
 		s.count(op, rep.outcome)
 		writeReply(w, rep, reqID)
-	}
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return true
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
 	}
 }
 

@@ -163,7 +163,7 @@ func (g *group) addOwner(path, msgID string, token bool) {
 	i := g.index(msgID, token)
 	o, seen := g.owners[path]
 	if !seen {
-		if isWildcard(path) && !isTag(path) {
+		if isWildcard(path) {
 			g.wildcards++
 		} else {
 			g.files++

@@ -3,6 +3,8 @@ package coalesce
 import (
 	"slices"
 	"strings"
+
+	"github.com/acme/cf-invalidator/internal/paths"
 )
 
 // CloudFront limits that bound one request. A distribution may have at most
@@ -44,8 +46,12 @@ func (r Request) Wildcards() int {
 // Files counts the non-wildcard items in r (file paths and cache tags).
 func (r Request) Files() int { return len(r.Paths) - r.Wildcards() }
 
-func isWildcard(p string) bool { return strings.HasSuffix(p, "*") }
-func isTag(p string) bool      { return strings.HasPrefix(p, "#") }
+// Items are classified by the paths package, the one place that knows a
+// wildcard (ends in "*") from a cache tag ("#tag", which never ends in "*").
+var (
+	isWildcard = paths.IsWildcard
+	isTag      = paths.IsTag
+)
 
 // Reduce drops every path covered by a wildcard of the same set and returns
 // the survivors, sorted. covered maps each dropped path to the surviving
@@ -57,7 +63,7 @@ func Reduce(paths []string) (survivors []string, covered map[string]string) {
 	prefixes := map[string]struct{}{}
 	var lengths []int
 	for _, p := range paths {
-		if isWildcard(p) && !isTag(p) {
+		if isWildcard(p) {
 			pre := p[:len(p)-1]
 			if _, ok := prefixes[pre]; !ok {
 				prefixes[pre] = struct{}{}
@@ -144,7 +150,7 @@ func plan(dist string, owners map[string][]int, msgs []string, maxFiles, maxWild
 		cur, files, wild = nil, 0, 0
 	}
 	for _, e := range order {
-		w := isWildcard(e.path) && !isTag(e.path)
+		w := isWildcard(e.path)
 		if (w && wild+1 > maxWild) || (!w && files+1 > maxFiles) {
 			emit()
 		}
@@ -208,7 +214,7 @@ func (r Request) Take(maxFiles, maxWild int) (head, rest Request) {
 	rest = Request{Distribution: r.Distribution}
 	files, wild := 0, 0
 	for i, p := range r.Paths {
-		w := isWildcard(p) && !isTag(p)
+		w := isWildcard(p)
 		into := &rest
 		if (w && wild < maxWild) || (!w && files < maxFiles) {
 			into = &head

@@ -39,6 +39,8 @@ import (
 	"container/heap"
 	"slices"
 	"strings"
+
+	"github.com/acme/cf-invalidator/internal/paths"
 )
 
 // Headroom is what may still be submitted for a distribution now.
@@ -181,7 +183,8 @@ func count(paths []string) counts {
 	return c
 }
 
-func isWildcard(p string) bool { return strings.HasSuffix(p, "*") }
+// isWildcard: the paths package classifies items for the whole worker.
+var isWildcard = paths.IsWildcard
 
 // isPath tells paths from cache tags and anything else that is not a path.
 func isPath(p string) bool { return strings.HasPrefix(p, "/") }

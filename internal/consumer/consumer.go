@@ -106,7 +106,6 @@ type entry struct {
 	receipt    string
 	receivedAt time.Time
 	visibleAt  time.Time // when SQS makes it visible again unless extended
-	deleting   bool
 }
 
 // New returns a Consumer; call Start to begin receiving.

@@ -2,7 +2,7 @@ package consumer
 
 import (
 	"context"
-	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -17,10 +17,7 @@ import (
 // once CloudFront accepted invalidations covering all of its paths.
 func (c *Consumer) Delete(id string) {
 	c.mu.Lock()
-	e, ok := c.held[id]
-	if ok {
-		e.deleting = true
-	}
+	_, ok := c.held[id]
 	c.mu.Unlock()
 	if ok {
 		c.deletes <- id
@@ -98,7 +95,7 @@ func (c *Consumer) batchEntries(ids []string) ([]batchEntry, map[string]string) 
 	byEntry := map[string]string{}
 	for _, id := range ids {
 		if e, ok := c.held[id]; ok {
-			byEntry[fmt.Sprint(len(entries))] = id
+			byEntry[strconv.Itoa(len(entries))] = id
 			entries = append(entries, batchEntry{id, e.receipt})
 		}
 	}
@@ -108,7 +105,7 @@ func (c *Consumer) batchEntries(ids []string) ([]batchEntry, map[string]string) 
 func toDeleteEntries(es []batchEntry) []types.DeleteMessageBatchRequestEntry {
 	out := make([]types.DeleteMessageBatchRequestEntry, len(es))
 	for i, e := range es {
-		out[i] = types.DeleteMessageBatchRequestEntry{Id: aws.String(fmt.Sprint(i)), ReceiptHandle: aws.String(e.receipt)}
+		out[i] = types.DeleteMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), ReceiptHandle: aws.String(e.receipt)}
 	}
 	return out
 }
@@ -185,9 +182,9 @@ func (c *Consumer) changeVisibility(ctx context.Context, es []batchEntry, secs [
 	byEntry := map[string]string{}
 	for i, e := range es {
 		entries[i] = types.ChangeMessageVisibilityBatchRequestEntry{
-			Id: aws.String(fmt.Sprint(i)), ReceiptHandle: aws.String(e.receipt), VisibilityTimeout: secs[i],
+			Id: aws.String(strconv.Itoa(i)), ReceiptHandle: aws.String(e.receipt), VisibilityTimeout: secs[i],
 		}
-		byEntry[fmt.Sprint(i)] = e.id
+		byEntry[strconv.Itoa(i)] = e.id
 	}
 	out, err := c.api.ChangeMessageVisibilityBatch(ctx, &sqs.ChangeMessageVisibilityBatchInput{
 		QueueUrl: aws.String(c.opts.QueueURL), Entries: entries,

@@ -64,6 +64,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/acme/cf-invalidator/internal/collapse"
+	cfpaths "github.com/acme/cf-invalidator/internal/paths"
 )
 
 // cloudFrontAPI is the part of the CloudFront client the tracker uses.
@@ -175,7 +176,7 @@ func (c *counts) add(o counts) {
 func countPaths(paths []string) counts {
 	var c counts
 	for _, p := range paths {
-		if strings.HasSuffix(p, "*") {
+		if cfpaths.IsWildcard(p) {
 			c.wildcards++
 		} else {
 			c.files++

@@ -45,6 +45,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/acme/cf-invalidator/internal/consumer"
+	"github.com/acme/cf-invalidator/internal/retry"
 )
 
 // SQS limits the package obeys (SQS API reference): batch calls take at most
@@ -246,18 +247,10 @@ func (r *run) pace(ctx context.Context) error {
 		return nil
 	}
 	due := r.start.Add(time.Duration(float64(r.moved) / r.o.Rate * float64(time.Second)))
-	d := time.Until(due)
-	if d <= 0 {
-		return nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
+	if d := time.Until(due); d > 0 && !retry.Sleep(ctx, d) {
 		return ctx.Err()
-	case <-t.C:
-		return nil
 	}
+	return nil
 }
 
 func (r *run) receive(ctx context.Context) ([]types.Message, error) {

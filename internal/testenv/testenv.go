@@ -59,7 +59,7 @@ type Process struct {
 	Name     string
 	Endpoint string // http://127.0.0.1:PORT for servers
 	Cmd      *exec.Cmd
-	out      *syncBuffer
+	out      *SyncBuffer
 	done     chan struct{}
 }
 
@@ -85,12 +85,18 @@ func (p *Process) Wait(d time.Duration) int {
 
 // Start runs a command in its own process group, captures its output and
 // kills the group at test cleanup. The output is logged if the test failed.
+// The child gets the test's whole environment plus env.
 func Start(t testing.TB, name string, env []string, argv ...string) *Process {
 	t.Helper()
+	return start(t, name, append(os.Environ(), env...), argv)
+}
+
+func start(t testing.TB, name string, env []string, argv []string) *Process {
+	t.Helper()
 	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Env = append(os.Environ(), env...)
+	cmd.Env = env
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	buf := &syncBuffer{}
+	buf := &SyncBuffer{}
 	cmd.Stdout = buf
 	cmd.Stderr = buf
 	if err := cmd.Start(); err != nil {
@@ -215,18 +221,20 @@ func AWSCLI(t testing.TB, endpoint string, args ...string) string {
 	return stdout.String()
 }
 
-type syncBuffer struct {
+// SyncBuffer is a bytes.Buffer safe for concurrent writers and readers
+// (a child's stdout and stderr, a simulator's handlers and the test).
+type SyncBuffer struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
 }
 
-func (b *syncBuffer) Write(p []byte) (int, error) {
+func (b *SyncBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.Write(p)
 }
 
-func (b *syncBuffer) String() string {
+func (b *SyncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()

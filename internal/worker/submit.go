@@ -90,14 +90,8 @@ func (w *Worker) accepted(r coalesce.Request, res invalidate.Result, log *zap.Lo
 	}
 	w.mu.Lock()
 	delete(w.quotaAttempts, r.Distribution)
-	var done []string
-	for _, id := range r.Messages {
-		if w.settleLocked(id, 1) {
-			done = append(done, id)
-		}
-	}
 	w.mu.Unlock()
-	w.deleteAll(done)
+	w.release(r)
 }
 
 // quotaRefused puts a request refused for quota back into the

@@ -170,14 +170,10 @@ func (w *Worker) take(m *consumer.Message) {
 // starts a submission per request. It runs on the coalescer's timer.
 func (w *Worker) flush(b coalesce.Batch) {
 	w.m.BatchAge.Observe(b.Flushed.Sub(b.Opened).Seconds())
-	w.mu.Lock()
 	for _, r := range b.Requests {
-		for _, id := range r.Messages {
-			if t := w.pending[id]; t != nil {
-				t.obligations++
-			}
-		}
+		w.obligate(r.Messages) // before the tokens go, so no message looks finished in between
 	}
+	w.mu.Lock()
 	var done []string
 	for id, n := range b.Tokens {
 		if w.settleLocked(id, n) {

@@ -41,6 +41,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	iretry "github.com/acme/cf-invalidator/internal/retry"
 )
 
 const (
@@ -508,7 +510,8 @@ func (c *Client) sendBatch(ctx context.Context, bodies [][]byte, batch []int, id
 		if len(pending) == 0 {
 			break
 		}
-		if err := sleep(ctx, c.backoff<<(attempt-1)); err != nil {
+		if !iretry.Sleep(ctx, c.backoff<<(attempt-1)) {
+			err := ctx.Err()
 			for _, idx := range pending {
 				failed = append(failed, failure(bodies[idx], idx, "Canceled", err.Error(), false))
 			}
@@ -529,15 +532,4 @@ func failure(body []byte, idx int, code, msg string, senderFault bool) FailedMes
 		f.First = "#" + m.Tags[0]
 	}
 	return f
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
