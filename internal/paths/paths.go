@@ -115,19 +115,68 @@ func IsWildcard(p string) bool { return strings.HasSuffix(p, "*") }
 // IsTag reports whether item names a cache tag ("#name") rather than a path.
 func IsTag(item string) bool { return strings.HasPrefix(item, "#") }
 
-// NormalizeTag returns tag in its item form "#name". Leading "#" and
-// whitespace are dropped (so "product-42", "#product-42" and " # product-42"
-// all give "#product-42"), as is trailing whitespace. The name must then be
-// 1..MaxTagLen printable ASCII characters (33–126) other than "," and "*".
-// Dropping every leading "#", not just one, is what lets a tag survive the
-// round trip through a message's "tags" list, which carries names without
-// "#". Errors are *TagError.
+// NormalizeTag returns tag in its item form "#name", in lower case. Leading
+// "#" and whitespace are dropped (so "product-42", "#product-42" and
+// " # product-42" all give "#product-42"), as is trailing whitespace. The
+// name must then be 1..MaxTagLen printable ASCII characters (33–126) other
+// than "," and "*". Dropping every leading "#", not just one, is what lets a
+// tag survive the round trip through a message's "tags" list, which carries
+// names without "#".
+//
+// CloudFront compares cache tags without case ("#Brand:Acme" invalidates
+// what was tagged "brand:acme"), so the worker keeps one spelling of each:
+// lower case. Deduplication, coverage and quota then treat two spellings as
+// the one item CloudFront bills once. Errors are *TagError.
 func NormalizeTag(tag string) (string, error) {
 	name := strings.TrimRightFunc(strings.TrimLeftFunc(tag, isTagPrefix), unicode.IsSpace)
 	if reason := tagNameProblem(name); reason != "" {
 		return "", &TagError{Input: tag, Reason: reason}
 	}
-	return "#" + name, nil
+	return "#" + asciiLower(name), nil
+}
+
+// Canonical returns an item as the worker compares it: a cache tag in lower
+// case, a path as it is (paths are case-sensitive). Items of invalidations
+// the worker did not make (a person's "#Brand:Acme") go through it before
+// they are compared with the worker's own.
+func Canonical(item string) string {
+	if IsTag(item) {
+		return asciiLower(item)
+	}
+	return item
+}
+
+// Covers reports whether an invalidation item by drops what item names:
+// the same item (cache tags without case), or a wildcard path whose prefix
+// item starts with ("/img/*" covers "/img/a.png" and "/img/sub/*"). A tag
+// never covers a path, a path never covers a tag, and tags have no
+// wildcards (CloudFront: "You can't use wildcards with cache tags").
+// Both are expected in canonical form (see Canonical).
+func Covers(by, item string) bool {
+	if by == item {
+		return true
+	}
+	if IsTag(by) || IsTag(item) || !IsWildcard(by) {
+		return false
+	}
+	return strings.HasPrefix(item, by[:len(by)-1])
+}
+
+// asciiLower lower-cases ASCII letters without allocating when there are
+// none to change (tag names are ASCII by tagNameProblem).
+func asciiLower(s string) string {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; 'A' <= c && c <= 'Z' {
+			b := []byte(s)
+			for j := i; j < len(b); j++ {
+				if 'A' <= b[j] && b[j] <= 'Z' {
+					b[j] += 'a' - 'A'
+				}
+			}
+			return string(b)
+		}
+	}
+	return s
 }
 
 func isTagPrefix(r rune) bool { return r == '#' || unicode.IsSpace(r) }

@@ -146,6 +146,8 @@ func TestNormalizeTag(t *testing.T) {
 		{in: "#product-42", want: "#product-42"},
 		{in: "  product-42\n", want: "#product-42"},
 		{in: "a#b!~", want: "#a#b!~"},
+		{in: "Brand:Acme", want: "#brand:acme"}, // CloudFront compares tags without case
+		{in: "#PRODUCT-42", want: "#product-42"},
 		{in: strings.Repeat("t", MaxTagLen), want: "#" + strings.Repeat("t", MaxTagLen)},
 		{in: "#" + strings.Repeat("t", MaxTagLen+1), reason: "257 characters"},
 		{in: "", reason: "empty"},
@@ -176,5 +178,36 @@ func TestNormalizeTag(t *testing.T) {
 		if !errors.As(err, &te) || te.Input != tt.in || !strings.Contains(te.Reason, tt.reason) {
 			t.Errorf("NormalizeTag(%q) = %q, %v; want *TagError with reason containing %q", tt.in, got, err, tt.reason)
 		}
+	}
+}
+
+func TestCovers(t *testing.T) {
+	for _, tt := range []struct {
+		by, item string
+		want     bool
+	}{
+		{"/a.html", "/a.html", true},
+		{"/a.html", "/a.htm", false},
+		{"/img/*", "/img/a.png", true},
+		{"/img/*", "/img/sub/*", true},
+		{"/img/*", "/img/*", true},
+		{"/img/*", "/im/*", false},
+		{"/im*", "/img/a.png", true},
+		{"/*", "/", true},
+		{"/*", "#tag", false},   // a wildcard never covers a tag
+		{"#tag", "#tag", true},  // canonical tags compare equal
+		{"#ta*", "#tag", false}, // tags have no wildcards
+		{"/a", "/A", false},     // paths are case-sensitive
+		{"/img/a.png", "/img/*", false},
+	} {
+		if got := Covers(tt.by, tt.item); got != tt.want {
+			t.Errorf("Covers(%q, %q) = %v, want %v", tt.by, tt.item, got, tt.want)
+		}
+	}
+	if got := Canonical("#Brand:Acme"); got != "#brand:acme" {
+		t.Errorf("Canonical(#Brand:Acme) = %q", got)
+	}
+	if got := Canonical("/Brand/Acme"); got != "/Brand/Acme" {
+		t.Errorf("Canonical keeps paths: %q", got)
 	}
 }
