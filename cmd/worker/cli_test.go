@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/acme/cf-invalidator/internal/e2e"
 	"github.com/acme/cf-invalidator/internal/testenv"
 )
 
@@ -14,7 +15,8 @@ import (
 // creates the distribution and the queues in moto, sends v1 messages with
 // send-message and send-message-batch, and after the worker drained the
 // queue it finds the invalidation with list-invalidations and
-// get-invalidation.
+// get-invalidation. Each message is deleted only after an invalidation
+// created after its send covered it.
 func TestEndToEndAWSCLI(t *testing.T) {
 	moto := testenv.Moto(t)
 	cli := func(args ...string) map[string]any {
@@ -57,20 +59,30 @@ func TestEndToEndAWSCLI(t *testing.T) {
 	})
 	queueURL := str(cli("sqs", "create-queue", "--queue-name", "cli", "--attributes", string(redrive)), "QueueUrl")
 
-	cli("sqs", "send-message", "--queue-url", queueURL,
+	sent := cli("sqs", "send-message", "--queue-url", queueURL,
 		"--message-body", fmt.Sprintf(`{"distribution_id":%q,"paths":["/index.html","/blog/*"]}`, distID))
+	wants := e2e.Wants{str(sent, "MessageId"): {Dist: distID, Items: []string{"/index.html", "/blog/*"}}}
 	entries, _ := json.Marshal([]map[string]string{
 		{"Id": "1", "MessageBody": `{"distribution":"www","paths":["/about us.html"]}`},
 		{"Id": "2", "MessageBody": fmt.Sprintf(`{"distribution_id":%q,"paths":["https://www.example.com/blog/post-1.html"]}`, distID)},
 		{"Id": "3", "MessageBody": fmt.Sprintf(`{"distribution_id":%q,"paths":["/ünïcode.css"]}`, distID)},
 	})
-	if out := cli("sqs", "send-message-batch", "--queue-url", queueURL, "--entries", string(entries)); len(out["Failed"].([]any)) > 0 {
+	out := cli("sqs", "send-message-batch", "--queue-url", queueURL, "--entries", string(entries))
+	if failed, _ := out["Failed"].([]any); len(failed) > 0 {
 		t.Fatalf("send-message-batch failed entries: %v", out["Failed"])
 	}
+	batchItems := map[string][]string{"1": {"/about%20us.html"}, "2": {"/blog/post-1.html"}, "3": {"/%C3%BCn%C3%AFcode.css"}}
+	for _, s := range out["Successful"].([]any) {
+		wants[str(s, "MessageId")] = e2e.Want{Dist: distID, Items: batchItems[str(s, "Id")]}
+	}
+	if len(wants) != 4 {
+		t.Fatalf("the cli reported %d sent messages, want 4: %v", len(wants), out)
+	}
 
-	w := startWorker(t, workerConfig{QueueURL: queueURL, Window: "1s", Visibility: "30s", Grace: "5s",
-		Distributions: []dist{{distID, []string{"www"}}}}, serialSQS(t, moto.Endpoint), moto.Endpoint)
-	waitDrained(t, sqsClient(moto.Endpoint), queueURL, 60*time.Second)
+	proxy := e2e.NewSQSProxy(t, moto.Endpoint, e2e.ProxyOptions{Serial: true})
+	w := e2e.StartWorker(t, e2e.Config{QueueURL: queueURL, Window: "1s", Visibility: "30s", Grace: "5s",
+		Distributions: []e2e.Dist{{ID: distID, Aliases: []string{"www"}}}}, proxy.URL, moto.Endpoint)
+	e2e.WaitDrained(t, e2e.SQSClient(moto.Endpoint), queueURL, 60*time.Second)
 
 	// The queue is empty as the cli sees it, too.
 	attrs := cli("sqs", "get-queue-attributes", "--queue-url", queueURL, "--attribute-names",
@@ -96,12 +108,13 @@ func TestEndToEndAWSCLI(t *testing.T) {
 		paths = append(paths, p.(string))
 	}
 	want := []string{"/index.html", "/blog/*", "/blog/post-1.html", "/about%20us.html", "/%C3%BCn%C3%AFcode.css"}
-	if miss := uncovered(want, paths); len(miss) > 0 {
+	if miss := e2e.Uncovered(want, paths); len(miss) > 0 {
 		t.Errorf("cli get-invalidation paths %q do not cover %q", paths, miss)
 	}
 	if len(paths) != 4 {
 		t.Errorf("invalidation paths %q: want 4 (/blog/post-1.html is covered by /blog/*)", paths)
 	}
-	w.waitMetric(t, "invalidator_messages_deleted_total", 4, 10*time.Second)
-	w.stop(t, 10*time.Second)
+	w.WaitMetric(t, "invalidator_messages_deleted_total", 4, 10*time.Second)
+	e2e.CheckDeletesJustified(t, proxy.WaitDeleted(wants, 10*time.Second), wants, e2e.FromCloudFront(t, e2e.CFClient(moto.Endpoint), distID))
+	w.Stop(t, 10*time.Second)
 }

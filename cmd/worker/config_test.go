@@ -1,16 +1,11 @@
 package main
 
 import (
-	"bytes"
-	"context"
-	"errors"
-	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/acme/cf-invalidator/internal/testenv"
+	"github.com/acme/cf-invalidator/internal/e2e"
 )
 
 // TestConfigErrorsExit2: a bad configuration stops the binary before it
@@ -33,9 +28,11 @@ func TestConfigErrorsExit2(t *testing.T) {
 		{"empty allow-list", "queue_url: http://127.0.0.1:1/000000000000/q\ndistributions: []\n", nil, "distributions"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			path := writeConfig(t, tc.file)
-			code, stdout, stderr := runBinary(t, append(testenv.AWSEnv("http://127.0.0.1:1", "http://127.0.0.1:1"), tc.env...),
+			path := e2e.WriteConfig(t, tc.file)
+			// Within 10 s: a config error must stop the worker at once.
+			res := e2e.Run(t, e2e.Exec{SQS: "http://127.0.0.1:1", CloudFront: "http://127.0.0.1:1", Env: tc.env, Timeout: 10 * time.Second},
 				"run", "--config", path)
+			code, stdout, stderr := res.Code, res.Stdout, res.Stderr
 			if code != 2 {
 				t.Fatalf("exit code %d, want 2\nstdout: %s\nstderr: %s", code, stdout, stderr)
 			}
@@ -52,31 +49,4 @@ func TestConfigErrorsExit2(t *testing.T) {
 			}
 		})
 	}
-}
-
-// runBinary runs the worker binary to completion (10 s at most) with a
-// clean environment plus env, and returns its exit code and output.
-func runBinary(t *testing.T, env []string, args ...string) (code int, stdout, stderr string) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, workerBin, args...)
-	cmd.Env = append(testenv.CleanEnv(), env...)
-	cmd.Env = append(cmd.Env, "AWS_SHARED_CREDENTIALS_FILE="+os.DevNull, "AWS_CONFIG_FILE="+os.DevNull)
-	var out, errOut bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	err := cmd.Run()
-	var exit *exec.ExitError
-	switch {
-	case err == nil:
-		code = 0
-	case errors.As(err, &exit):
-		code = exit.ExitCode()
-	default:
-		t.Fatalf("run %s: %v", workerBin, err)
-	}
-	if ctx.Err() != nil {
-		t.Fatalf("the worker did not exit within 10 s (a config error must stop it at once)\nstderr: %s", errOut.String())
-	}
-	return code, out.String(), errOut.String()
 }

@@ -2,53 +2,45 @@ package main
 
 import (
 	"fmt"
+	"maps"
 	"math/rand/v2"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/acme/cf-invalidator/internal/cfsim"
+	"github.com/acme/cf-invalidator/internal/e2e"
 	"github.com/acme/cf-invalidator/internal/testenv"
 )
 
-// faultEnv is fauxqs plus a CloudFront simulator with the given options.
+// faultEnv is fauxqs, the recording proxy in front of it, and a CloudFront
+// simulator with the given options.
 type faultEnv struct {
-	sim        *cfsim.Server
-	cfURL      string
+	sim        *e2e.Sim
 	sqsURL     string
+	proxy      *e2e.SQSProxy
 	queue, dlq string
 }
 
 func newFaultEnv(t *testing.T, o cfsim.Options, name string) faultEnv {
 	t.Helper()
 	fq := testenv.Fauxqs(t)
-	sim := cfsim.New(o)
-	hs := httptest.NewServer(sim)
-	t.Cleanup(hs.Close)
-	queue, dlq := createQueues(t, sqsClient(fq.Endpoint), name, 5, 30*time.Second)
-	return faultEnv{sim: sim, cfURL: hs.URL, sqsURL: fq.Endpoint, queue: queue, dlq: dlq}
+	queue, dlq := e2e.CreateQueues(t, e2e.SQSClient(fq.Endpoint), name, 5, 30*time.Second)
+	return faultEnv{sim: e2e.StartSim(t, o), sqsURL: fq.Endpoint, proxy: e2e.NewSQSProxy(t, fq.Endpoint, e2e.ProxyOptions{}),
+		queue: queue, dlq: dlq}
 }
 
-// checkCovered fails the test unless the simulator's accepted invalidations
-// cover every message's paths.
-func checkCovered(t *testing.T, sim *cfsim.Server, ms []msg) {
+// start runs the worker on the environment's queue, through the proxy.
+func (env faultEnv) start(t *testing.T, cfg e2e.Config) *e2e.Worker {
 	t.Helper()
-	byDist := auditByDist(sim.Audit())
-	for d, want := range wantByDist(ms) {
-		var submitted []string
-		for _, e := range byDist[d] {
-			submitted = append(submitted, e.Paths...)
-		}
-		if miss := uncovered(want, submitted); len(miss) > 0 {
-			t.Errorf("distribution %s: %d of %d paths never accepted: %q", d, len(miss), len(want), miss)
-		}
-	}
+	cfg.QueueURL, cfg.DLQURL = env.queue, env.dlq
+	return e2e.StartWorker(t, cfg, env.proxy.URL, env.sim.URL)
 }
 
 // TestTransientErrorsRetried: half of CloudFront's answers are 503. The
 // SDK's retries and the worker's backoff get everything accepted and
-// deleted; nothing is dead-lettered.
+// deleted; nothing is dead-lettered, and no delete comes before an
+// invalidation covering the message was created.
 func TestTransientErrorsRetried(t *testing.T) {
 	const a, b = "ETRANSIENT0001", "ETRANSIENT0002"
 	// A fixed seed: the simulator's first answers include 503s whatever
@@ -56,29 +48,27 @@ func TestTransientErrorsRetried(t *testing.T) {
 	// and GetInvalidation of its quota and completion tracking).
 	env := newFaultEnv(t, cfsim.Options{Distributions: []string{a, b}, ErrorRate: 0.5,
 		Rand: rand.New(rand.NewPCG(7, 11))}, "transient")
-	sq := sqsClient(env.sqsURL)
-	var ms []msg
+	sq := e2e.SQSClient(env.sqsURL)
+	var ms []e2e.Msg
 	for i := range 40 {
 		d := a
 		if i%2 == 1 {
 			d = b
 		}
-		p := fmt.Sprintf("/t/%d.html", i)
-		ms = append(ms, msg{Dist: d, Body: v1(false, d, p), Want: []string{p}})
+		ms = append(ms, e2e.Plain(d, fmt.Sprintf("/t/%d.html", i)))
 	}
 	// Four waves, each sent after the previous one was deleted, so that
 	// several requests per distribution meet the faults.
-	sendBodies(t, sq, env.queue, bodiesOf(ms[:10]))
-	w := startWorker(t, workerConfig{QueueURL: env.queue, DLQURL: env.dlq, Window: "1s", Visibility: "30s",
-		Grace: "5s", MaxBackoff: "2s", Distributions: []dist{{a, nil}, {b, nil}}}, env.sqsURL, env.cfURL)
+	wants := e2e.SendMessages(t, sq, env.queue, ms[:10])
+	w := env.start(t, e2e.Config{Window: "1s", Visibility: "30s", Grace: "5s", MaxBackoff: "2s", Distributions: e2e.Dists(a, b)})
 	for wave := 1; wave < 4; wave++ {
-		w.waitMetric(t, "invalidator_messages_deleted_total", float64(10*wave), 30*time.Second)
-		sendBodies(t, sq, env.queue, bodiesOf(ms[10*wave:10*wave+10]))
+		w.WaitMetric(t, "invalidator_messages_deleted_total", float64(10*wave), 30*time.Second)
+		maps.Copy(wants, e2e.SendMessages(t, sq, env.queue, ms[10*wave:10*wave+10]))
 	}
-	waitDrained(t, sq, env.queue, 60*time.Second)
-	w.waitMetric(t, "invalidator_messages_deleted_total", float64(len(ms)), 10*time.Second)
+	e2e.WaitDrained(t, sq, env.queue, 60*time.Second)
+	w.WaitMetric(t, "invalidator_messages_deleted_total", float64(len(ms)), 10*time.Second)
 
-	checkCovered(t, env.sim, ms)
+	e2e.CheckCoverage(t, ms, env.sim.Accepted())
 	st := env.sim.Stats()
 	faults := 0
 	for _, byOutcome := range st.Requests {
@@ -87,19 +77,20 @@ func TestTransientErrorsRetried(t *testing.T) {
 	if faults == 0 {
 		t.Errorf("the simulator answered no 503 (stats %v): the test proved nothing", st.Requests)
 	}
-	m := w.metrics(t)
-	if got := metricSum(m, "invalidator_messages_dead_lettered_total"); got != 0 {
+	m := w.Metrics(t)
+	if got := e2e.MetricSum(m, "invalidator_messages_dead_lettered_total"); got != 0 {
 		t.Errorf("dead_lettered_total = %v, want 0", got)
 	}
 	if got := m[`invalidator_invalidation_requests_total{outcome="permanent_error"}`]; got != 0 {
 		t.Errorf("permanent errors = %v, want 0", got)
 	}
-	if dl := receiveAll(t, sq, env.dlq, 1, time.Second); len(dl) > 0 {
+	if dl := e2e.ReceiveAll(t, sq, env.dlq, 1, time.Second); len(dl) > 0 {
 		t.Errorf("DLQ got %d messages, want none; first: %s %s", len(dl), dl[0].ReasonCode, dl[0].Body)
 	}
+	e2e.CheckDeletesJustified(t, env.proxy.WaitDeleted(wants, 10*time.Second), wants, env.sim.Accepted())
 	t.Logf("simulator: %v; worker: transient=%v accepted=%v", st.Requests,
 		m[`invalidator_invalidation_requests_total{outcome="transient_error"}`], m[`invalidator_invalidation_requests_total{outcome="accepted"}`])
-	w.stop(t, 10*time.Second)
+	w.Stop(t, 10*time.Second)
 }
 
 // TestQuotaFilePaths: the simulator allows 50 file paths in progress and
@@ -109,16 +100,13 @@ func TestTransientErrorsRetried(t *testing.T) {
 func TestQuotaFilePaths(t *testing.T) {
 	const a = "EQUOTAFILES001"
 	env := newFaultEnv(t, cfsim.Options{Distributions: []string{a}, MaxFilePaths: 50, CompleteAfter: 3 * time.Second}, "quota")
-	sq := sqsClient(env.sqsURL)
-	var ms []msg
+	var ms []e2e.Msg
 	for i := range 120 {
-		p := fmt.Sprintf("/q/%03d.html", i)
-		ms = append(ms, msg{Dist: a, Body: v1(false, a, p), Want: []string{p}})
+		ms = append(ms, e2e.Plain(a, fmt.Sprintf("/q/%03d.html", i)))
 	}
-	sendBodies(t, sq, env.queue, bodiesOf(ms))
-	w := startWorker(t, workerConfig{QueueURL: env.queue, DLQURL: env.dlq, Window: "1s", Visibility: "30s",
-		Grace: "5s", MaxBackoff: "2s", Distributions: []dist{{a, nil}}}, env.sqsURL, env.cfURL)
-	testQuota(t, env, w, ms)
+	wants := e2e.SendMessages(t, e2e.SQSClient(env.sqsURL), env.queue, ms)
+	w := env.start(t, e2e.Config{Window: "1s", Visibility: "30s", Grace: "5s", MaxBackoff: "2s", Distributions: e2e.Dists(a)})
+	testQuota(t, env, w, ms, wants)
 }
 
 // TestQuotaWildcards: the same with CloudFront's real wildcard limit (15 in
@@ -135,24 +123,20 @@ func TestQuotaWildcards(t *testing.T) {
 		t.Run("collapse="+tc.collapse, func(t *testing.T) {
 			const a = "EQUOTAWILD0001"
 			env := newFaultEnv(t, cfsim.Options{Distributions: []string{a}, CompleteAfter: 3 * time.Second}, "quotaw")
-			sq := sqsClient(env.sqsURL)
-			var ms []msg
+			var ms []e2e.Msg
 			for i := range tc.wildcards {
-				p := fmt.Sprintf("/w%02d/*", i)
-				ms = append(ms, msg{Dist: a, Body: v1(false, a, p), Want: []string{p}})
+				ms = append(ms, e2e.Plain(a, fmt.Sprintf("/w%02d/*", i)))
 			}
 			for i := range tc.files {
-				p := fmt.Sprintf("/files/%02d.html", i)
-				ms = append(ms, msg{Dist: a, Body: v1(false, a, p), Want: []string{p}})
+				ms = append(ms, e2e.Plain(a, fmt.Sprintf("/files/%02d.html", i)))
 			}
-			sendBodies(t, sq, env.queue, bodiesOf(ms))
-			w := startWorker(t, workerConfig{QueueURL: env.queue, DLQURL: env.dlq, Window: "1s", Visibility: "30s",
-				Grace: "5s", MaxBackoff: "2s", Distributions: []dist{{a, nil}}, DistExtra: "collapse: " + tc.collapse},
-				env.sqsURL, env.cfURL)
-			testQuota(t, env, w, ms)
+			wants := e2e.SendMessages(t, e2e.SQSClient(env.sqsURL), env.queue, ms)
+			w := env.start(t, e2e.Config{Window: "1s", Visibility: "30s", Grace: "5s", MaxBackoff: "2s",
+				Distributions: []e2e.Dist{{ID: a, Collapse: tc.collapse}}})
+			testQuota(t, env, w, ms, wants)
 			if tc.collapse == "never" {
-				for _, e := range env.sim.Audit() {
-					for _, p := range e.Paths {
+				for _, e := range env.sim.Accepted() {
+					for _, p := range e.Items {
 						if strings.HasSuffix(p, "*") && !strings.HasPrefix(p, "/w") || p == "/w*" {
 							t.Errorf("collapse never, yet %q was submitted", p)
 						}
@@ -163,13 +147,13 @@ func TestQuotaWildcards(t *testing.T) {
 	}
 }
 
-func testQuota(t *testing.T, env faultEnv, w *workerProc, ms []msg) {
+func testQuota(t *testing.T, env faultEnv, w *e2e.Worker, ms []e2e.Msg, wants e2e.Wants) {
 	t.Helper()
-	sq := sqsClient(env.sqsURL)
-	waitDrained(t, sq, env.queue, 60*time.Second)
-	w.waitMetric(t, "invalidator_messages_deleted_total", float64(len(ms)), 10*time.Second)
-	checkCovered(t, env.sim, ms)
-	m := w.metrics(t)
+	sq := e2e.SQSClient(env.sqsURL)
+	e2e.WaitDrained(t, sq, env.queue, 60*time.Second)
+	w.WaitMetric(t, "invalidator_messages_deleted_total", float64(len(ms)), 10*time.Second)
+	e2e.CheckCoverage(t, ms, env.sim.Accepted())
+	m := w.Metrics(t)
 	st := env.sim.Stats()
 	t.Logf("simulator: %v; worker requests: accepted=%v quota=%v permanent=%v transient=%v", st.Requests["CreateInvalidation"],
 		m[`invalidator_invalidation_requests_total{outcome="accepted"}`], m[`invalidator_invalidation_requests_total{outcome="quota_exceeded"}`],
@@ -178,8 +162,8 @@ func testQuota(t *testing.T, env faultEnv, w *workerProc, ms []msg) {
 	// CloudFront's refusal (quota_exceeded) or, counting what is in
 	// progress itself, hold paths back or collapse them into wildcards.
 	refused := m[`invalidator_invalidation_requests_total{outcome="quota_exceeded"}`]
-	held := metricSum(m, "invalidator_paths_held_total")
-	collapsed := metricSum(m, "invalidator_collapses_total")
+	held := e2e.MetricSum(m, "invalidator_paths_held_total")
+	collapsed := e2e.MetricSum(m, "invalidator_collapses_total")
 	t.Logf("quota: refused=%v held_paths=%v collapses=%v", refused, held, collapsed)
 	if refused+held+collapsed == 0 {
 		t.Errorf("no quota refusal, hold or collapse: the in-progress limit was never binding, the test proved nothing")
@@ -187,39 +171,42 @@ func testQuota(t *testing.T, env faultEnv, w *workerProc, ms []msg) {
 	if got := m[`invalidator_invalidation_requests_total{outcome="permanent_error"}`]; got != 0 {
 		t.Errorf("permanent_error = %v, want 0", got)
 	}
-	if got := metricSum(m, "invalidator_messages_dead_lettered_total"); got != 0 {
+	if got := e2e.MetricSum(m, "invalidator_messages_dead_lettered_total"); got != 0 {
 		t.Errorf("dead_lettered_total = %v, want 0", got)
 	}
-	if dl := receiveAll(t, sq, env.dlq, 1, time.Second); len(dl) > 0 {
+	if dl := e2e.ReceiveAll(t, sq, env.dlq, 1, time.Second); len(dl) > 0 {
 		t.Errorf("DLQ got %d messages, want none; first: %s %s (%s)", len(dl), dl[0].ReasonCode, dl[0].Body, dl[0].Reason)
 	}
-	w.stop(t, 10*time.Second)
+	e2e.CheckDeletesJustified(t, env.proxy.WaitDeleted(wants, 10*time.Second), wants, env.sim.Accepted())
+	w.Stop(t, 10*time.Second)
 }
 
 // TestPermanentNoSuchDistribution: a distribution the worker allows but
 // CloudFront does not know. Its messages are dead-lettered with reason code
-// cloudfront_NoSuchDistribution; the other distributions' messages are
-// invalidated and deleted as usual.
+// cloudfront_NoSuchDistribution (and deleted only once their copy is in the
+// DLQ); the other distributions' messages are invalidated and deleted as
+// usual.
 func TestPermanentNoSuchDistribution(t *testing.T) {
 	const a, b, gone = "EPERMANENT0001", "EPERMANENT0002", "EDOESNOTEXIST1"
 	env := newFaultEnv(t, cfsim.Options{Distributions: []string{a, b}}, "permanent")
-	sq := sqsClient(env.sqsURL)
-	var good, bad []msg
+	sq := e2e.SQSClient(env.sqsURL)
+	var good, bad []e2e.Msg
 	for i := range 12 {
 		d := []string{a, b, gone}[i%3]
-		p := fmt.Sprintf("/p/%d.html", i)
-		m := msg{Dist: d, Body: v1(false, d, p), Want: []string{p}}
+		m := e2e.Plain(d, fmt.Sprintf("/p/%d.html", i))
 		if d == gone {
 			bad = append(bad, m)
 		} else {
 			good = append(good, m)
 		}
 	}
-	sendBodies(t, sq, env.queue, append(bodiesOf(good), bodiesOf(bad)...))
-	w := startWorker(t, workerConfig{QueueURL: env.queue, DLQURL: env.dlq, Window: "1s", Visibility: "30s",
-		Grace: "5s", MaxBackoff: "2s", Distributions: []dist{{a, nil}, {b, nil}, {gone, nil}}}, env.sqsURL, env.cfURL)
+	wants := e2e.SendMessages(t, sq, env.queue, good)
+	for _, id := range e2e.SendBodies(t, sq, env.queue, e2e.Bodies(bad)) {
+		wants[id] = e2e.Want{DeadLettered: true}
+	}
+	w := env.start(t, e2e.Config{Window: "1s", Visibility: "30s", Grace: "5s", MaxBackoff: "2s", Distributions: e2e.Dists(a, b, gone)})
 
-	got := receiveAll(t, sq, env.dlq, len(bad), 20*time.Second)
+	got := e2e.ReceiveAll(t, sq, env.dlq, len(bad), 20*time.Second)
 	if len(got) != len(bad) {
 		t.Fatalf("%d messages in the DLQ, want %d", len(got), len(bad))
 	}
@@ -238,20 +225,21 @@ func TestPermanentNoSuchDistribution(t *testing.T) {
 			t.Errorf("DLQ %s: reason %q should say what failed for %s", m.Body, m.Reason, gone)
 		}
 	}
-	waitDrained(t, sq, env.queue, 30*time.Second)
-	checkCovered(t, env.sim, good)
-	for _, e := range env.sim.Audit() {
-		if e.Distribution == gone {
+	e2e.WaitDrained(t, sq, env.queue, 30*time.Second)
+	e2e.CheckCoverage(t, good, env.sim.Accepted())
+	for _, e := range env.sim.Accepted() {
+		if e.Dist == gone {
 			t.Errorf("an invalidation was accepted for %s", gone)
 		}
 	}
-	w.waitMetric(t, "invalidator_messages_deleted_total", float64(len(good)), 10*time.Second)
-	m := w.metrics(t)
+	w.WaitMetric(t, "invalidator_messages_deleted_total", float64(len(good)), 10*time.Second)
+	m := w.Metrics(t)
 	if got := m[`invalidator_messages_dead_lettered_total{reason="cloudfront_NoSuchDistribution"}`]; got != float64(len(bad)) {
 		t.Errorf(`dead_lettered_total{reason="cloudfront_NoSuchDistribution"} = %v, want %d`, got, len(bad))
 	}
 	if got := m[`invalidator_invalidation_requests_total{outcome="permanent_error"}`]; got < 1 {
 		t.Errorf("permanent_error = %v, want >= 1", got)
 	}
-	w.stop(t, 10*time.Second)
+	e2e.CheckDeletesJustified(t, env.proxy.WaitDeleted(wants, 10*time.Second), wants, env.sim.Accepted(), got...)
+	w.Stop(t, 10*time.Second)
 }

@@ -1,14 +1,10 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http/httptest"
 	"os"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,11 +15,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudfront"
 	cftypes "github.com/aws/aws-sdk-go-v2/service/cloudfront/types"
-	"github.com/aws/aws-sdk-go-v2/service/sqs"
-	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/aws/smithy-go"
 
 	"github.com/acme/cf-invalidator/internal/cfsim"
+	"github.com/acme/cf-invalidator/internal/e2e"
 	"github.com/acme/cf-invalidator/internal/testenv"
 )
 
@@ -67,8 +62,8 @@ func quotaSimOptions(audit *testenv.SyncBuffer) cfsim.Options {
 // images, API documents; a photo gallery — so a message's paths lie far
 // apart in sorted order, and any request the worker splits to fit the quota
 // splits messages too.
-func quotaBurst(dist string) []msg {
-	var ms []msg
+func quotaBurst(dist string) []e2e.Msg {
+	var ms []e2e.Msg
 	for i := range quotaMessages {
 		n, mm := i/3, 1+(i/3)%12
 		var paths []string
@@ -107,7 +102,7 @@ func quotaBurst(dist string) []msg {
 			add("/feeds/gallery/%d.xml", n)
 			add("/amp/gallery/2024/%02d/set-%d.html", mm, n)
 		}
-		ms = append(ms, msg{Dist: dist, Body: v1(false, dist, paths...), Want: paths})
+		ms = append(ms, e2e.Plain(dist, paths...))
 	}
 	return ms
 }
@@ -156,9 +151,10 @@ func (r quotaRow) line() string {
 // quota path: what does not fit the 2,900-path headroom waits for
 // completions), and the same burst sent one request per message as the
 // baseline. Checked for both worker runs: the queue drains, every path is
-// covered by accepted invalidations, no message is deleted before accepted
-// invalidations covered all its paths (the simulator's audit log against
-// the deletes an SQS recording proxy saw), no accepted batch broke the
+// covered by accepted invalidations, every message is deleted and each
+// delete is justified by invalidations created between its send and the
+// delete (the simulator's audit log against the deletes an SQS recording
+// proxy saw: e2e.CheckDeletesJustified), no accepted batch broke the
 // in-progress limits, nothing is dead-lettered, the workers' billed-path
 // metrics add up to what the simulator billed, and both workers exit 0 on
 // SIGTERM. The table of numbers is logged at the end.
@@ -171,19 +167,17 @@ func TestQuotaBurst(t *testing.T) {
 	testStart := time.Now()
 	fq := testenv.Fauxqs(t)
 	ms := quotaBurst(quotaDist)
-	if n := len(wantByDist(ms)[quotaDist]); n != quotaMessages*quotaPathsPerMsg {
+	if n := len(e2e.WantByDist(ms)[quotaDist]); n != quotaMessages*quotaPathsPerMsg {
 		t.Fatalf("burst has %d unique paths, want %d", n, quotaMessages*quotaPathsPerMsg)
 	}
 
 	// The baseline, in the background on its own simulator.
 	seedCtx, cancelSeed := context.WithCancel(context.Background())
 	defer cancelSeed()
-	seedSim := cfsim.New(quotaSimOptions(nil))
-	seedHS := httptest.NewServer(seedSim)
-	t.Cleanup(seedHS.Close)
+	seedSim := e2e.StartSim(t, quotaSimOptions(nil))
 	seedMs := ms[:baselineMessages(t, len(ms))]
 	seedDone := make(chan seedResult, 1)
-	go func() { seedDone <- sendOnePerMessage(seedCtx, seedHS.URL, seedMs, quotaBudget, 2) }()
+	go func() { seedDone <- sendOnePerMessage(seedCtx, seedSim.URL, seedMs, quotaBudget, 2) }()
 
 	var rows []quotaRow
 	for _, collapse := range []string{"auto", "never"} {
@@ -199,7 +193,7 @@ func TestQuotaBurst(t *testing.T) {
 	row := rowFromStats(fmt.Sprintf("one request per message, %d msgs", len(seedMs)), seedSim.Stats())
 	row.wall, row.done, row.total = seed.wall, seed.done, len(seedMs)
 	rows = append(rows, row)
-	checkSeed(t, seedSim, seedMs, seed)
+	checkSeed(t, seedSim.Server, seedMs, seed)
 
 	var b strings.Builder
 	fmt.Fprintf(&b, "quota burst: %d messages × %d paths = %d unique paths, 1 distribution; simulator: %s completion, "+
@@ -218,79 +212,58 @@ func TestQuotaBurst(t *testing.T) {
 
 // runQuotaWorkers runs the burst through two workers with the given
 // collapse policy and checks the outcome; it returns the run's numbers.
-func runQuotaWorkers(t *testing.T, fq *testenv.Process, collapse string, ms []msg) quotaRow {
+func runQuotaWorkers(t *testing.T, fq *testenv.Process, collapse string, ms []e2e.Msg) quotaRow {
 	audit := &testenv.SyncBuffer{}
-	sim := cfsim.New(quotaSimOptions(audit))
-	hs := httptest.NewServer(sim)
-	t.Cleanup(hs.Close)
-	sq := sqsClient(fq.Endpoint)
-	queue, dlq := createQueues(t, sq, "quota-"+collapse, 5, 30*time.Second)
-	ids := sendTracked(t, sq, queue, ms)
-	proxy := newSQSProxy(t, fq.Endpoint)
+	sim := e2e.StartSim(t, quotaSimOptions(audit))
+	sq := e2e.SQSClient(fq.Endpoint)
+	queue, dlq := e2e.CreateQueues(t, sq, "quota-"+collapse, 5, 30*time.Second)
+	wants := e2e.SendMessages(t, sq, queue, ms)
+	proxy := e2e.NewSQSProxy(t, fq.Endpoint, e2e.ProxyOptions{})
 
 	// max_held 300 of 410 messages: neither worker can take the whole burst,
 	// so both share the distribution's quota whatever their start-up order.
-	yaml := fmt.Sprintf(`queue_url: %q
-dead_letter_queue_url: %q
-window: 2s
-shutdown_grace: 10s
-visibility_timeout: 30s
-max_held: 300
-retry_max_backoff: 10s
-quota_cache_ttl: 1s
-max_hold: 30m
-distributions:
-  - id: %q
-    collapse: %s
-`, queue, dlq, quotaDist, collapse)
-	ws := startWorkers(t, 2, yaml, proxy.URL, hs.URL)
+	ws := e2e.StartWorkers(t, 2, e2e.Config{QueueURL: queue, DLQURL: dlq, Window: "2s", Grace: "10s", Visibility: "30s",
+		MaxHeld: 300, MaxBackoff: "10s", QuotaCacheTTL: "1s", MaxHold: "30m",
+		Distributions: []e2e.Dist{{ID: quotaDist, Collapse: collapse}}}, proxy.URL, sim.URL)
 
 	// The queue drains, and the proxy saw every message deleted.
-	waitDrained(t, sq, queue, quotaBudget)
-	poll(t, 15*time.Second, 100*time.Millisecond, "every message deleted through the proxy", func() (bool, string) {
-		n := proxy.deletedCount()
-		return n >= len(ms), fmt.Sprintf("%d of %d", n, len(ms))
-	})
-	poll(t, 15*time.Second, 100*time.Millisecond, "messages_deleted_total of both workers", func() (bool, string) {
+	e2e.WaitDrained(t, sq, queue, quotaBudget)
+	rec := proxy.WaitDeleted(wants, 15*time.Second)
+	e2e.Poll(t, 15*time.Second, 100*time.Millisecond, "messages_deleted_total of both workers", func() (bool, string) {
 		sum := 0.0
 		for _, w := range ws {
-			sum += w.metric(t, "invalidator_messages_deleted_total")
+			sum += w.Metric(t, "invalidator_messages_deleted_total")
 		}
 		return sum >= float64(len(ms)), strconv.FormatFloat(sum, 'f', -1, 64)
 	})
-	rec := proxy.snapshot()
-	entries := parseAudit(t, audit, sim)
+	entries := e2e.ParseAudit(t, audit, sim.Server)
 	st := sim.Stats()
 
-	checkCoverage(t, ms, entries)
-	checkDeleteOrder(t, ms, ids, entries, rec)
-	checkLimits(t, entries)
-	if len(rec.Problems) > 0 || len(rec.ProxyErrors) > 0 || rec.UnknownDelete > 0 {
-		t.Errorf("SQS proxy: %d unreadable bodies %q, %d forwarding errors %q, %d deletes of receipt handles never received",
-			len(rec.Problems), rec.Problems, len(rec.ProxyErrors), rec.ProxyErrors, rec.UnknownDelete)
-	}
+	e2e.CheckCoverage(t, ms, entries)
+	e2e.CheckDeletesJustified(t, rec, wants, entries)
+	e2e.CheckInProgressLimits(t, entries, quotaCompleteAfter)
 
 	// The workers' own view: both took part, billed paths add up.
 	billed, accepted, refused, collapses, heldQuota := 0.0, 0.0, 0.0, 0.0, 0.0
 	for i, w := range ws {
-		m := w.metrics(t)
-		b := metricSum(m, "invalidator_billed_paths_total")
+		m := w.Metrics(t)
+		b := e2e.MetricSum(m, "invalidator_billed_paths_total")
 		billed += b
 		accepted += m[`invalidator_invalidation_requests_total{outcome="accepted"}`]
 		refused += m[`invalidator_invalidation_requests_total{outcome="quota_exceeded"}`]
-		collapses += metricSum(m, "invalidator_collapses_total")
+		collapses += e2e.MetricSum(m, "invalidator_collapses_total")
 		heldQuota += m[`invalidator_paths_held_total{reason="quota"}`]
 		del := m["invalidator_messages_deleted_total"]
 		t.Logf("worker %d: deleted %v messages, billed %v paths, accepted %v, quota refused %v, transient %v, collapses %v, paths held for quota %v / refused %v, dead-lettered %v",
 			i+1, del, b, m[`invalidator_invalidation_requests_total{outcome="accepted"}`],
 			m[`invalidator_invalidation_requests_total{outcome="quota_exceeded"}`],
 			m[`invalidator_invalidation_requests_total{outcome="transient_error"}`],
-			metricSum(m, "invalidator_collapses_total"), m[`invalidator_paths_held_total{reason="quota"}`],
-			m[`invalidator_paths_held_total{reason="quota_refused"}`], metricSum(m, "invalidator_messages_dead_lettered_total"))
+			e2e.MetricSum(m, "invalidator_collapses_total"), m[`invalidator_paths_held_total{reason="quota"}`],
+			m[`invalidator_paths_held_total{reason="quota_refused"}`], e2e.MetricSum(m, "invalidator_messages_dead_lettered_total"))
 		if del == 0 {
 			t.Errorf("worker %d deleted no message: the two workers did not share the burst", i+1)
 		}
-		if got := metricSum(m, "invalidator_messages_dead_lettered_total"); got != 0 {
+		if got := e2e.MetricSum(m, "invalidator_messages_dead_lettered_total"); got != 0 {
 			t.Errorf("worker %d dead-lettered %v messages", i+1, got)
 		}
 	}
@@ -320,7 +293,7 @@ distributions:
 		}
 	case "never":
 		for _, e := range entries {
-			for _, p := range e.Paths {
+			for _, p := range e.Items {
 				if strings.HasSuffix(p, "*") {
 					t.Errorf("collapse never: invalidation %s holds wildcard %q", e.ID, p)
 				}
@@ -329,13 +302,13 @@ distributions:
 		if heldQuota == 0 {
 			t.Errorf("collapse never: no path was held for quota (invalidator_paths_held_total{reason=\"quota\"} = 0): the quota path was not exercised")
 		}
-		if span := entries[len(entries)-1].Time.Sub(entries[0].Time); span < quotaCompleteAfter {
+		if span := entries[len(entries)-1].Created.Sub(entries[0].Created); span < quotaCompleteAfter {
 			t.Errorf("collapse never: every invalidation was accepted within %s, less than the %s completion time; %d paths cannot fit at once",
 				span, quotaCompleteAfter, len(ms)*quotaPathsPerMsg)
 		}
 	}
 
-	if dl := receiveAll(t, sq, dlq, 1, time.Second); len(dl) > 0 {
+	if dl := e2e.ReceiveAll(t, sq, dlq, 1, time.Second); len(dl) > 0 {
 		t.Errorf("DLQ got %d messages, want none; first: %s %s (%s)", len(dl), dl[0].ReasonCode, dl[0].Body, dl[0].Reason)
 	}
 	for i, w := range ws {
@@ -349,179 +322,6 @@ distributions:
 		}
 	}
 	return row
-}
-
-// startWorkers starts n worker processes on one config file at once (each
-// with its own /metrics port) and then waits until each is ready, so that
-// they begin receiving at about the same time.
-func startWorkers(t *testing.T, n int, yaml, sqsEndpoint, cfEndpoint string) []*workerProc {
-	t.Helper()
-	path := writeConfig(t, yaml)
-	ports := map[int]bool{}
-	var ws []*workerProc
-	for i := range n {
-		port := testenv.FreePort(t)
-		for ports[port] {
-			port = testenv.FreePort(t)
-		}
-		ports[port] = true
-		env := append(testenv.AWSEnv(sqsEndpoint, cfEndpoint),
-			"AWS_SHARED_CREDENTIALS_FILE="+os.DevNull, "AWS_CONFIG_FILE="+os.DevNull,
-			fmt.Sprintf("INVALIDATOR_HTTP_ADDR=127.0.0.1:%d", port))
-		w := &workerProc{base: fmt.Sprintf("http://127.0.0.1:%d", port), started: time.Now()}
-		w.Process = testenv.StartClean(t, fmt.Sprintf("worker-%d", i+1), env, workerBin, "run", "--config", path)
-		t.Cleanup(func() {
-			if strings.Contains(w.Output(), "WARNING: DATA RACE") {
-				t.Errorf("worker %d reported a data race (see its output)", i+1)
-			}
-		})
-		ws = append(ws, w)
-	}
-	for _, w := range ws {
-		w.waitReady(t, 30*time.Second)
-	}
-	return ws
-}
-
-// sendTracked sends every message's body (SendMessageBatch, 10 a call) and
-// returns MessageId → index into ms.
-func sendTracked(t *testing.T, c *sqs.Client, queueURL string, ms []msg) map[string]int {
-	t.Helper()
-	ids := map[string]int{}
-	for i := 0; i < len(ms); i += 10 {
-		var entries []types.SendMessageBatchRequestEntry
-		for j := i; j < min(i+10, len(ms)); j++ {
-			entries = append(entries, types.SendMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(j)), MessageBody: aws.String(ms[j].Body)})
-		}
-		out, err := c.SendMessageBatch(context.Background(), &sqs.SendMessageBatchInput{QueueUrl: aws.String(queueURL), Entries: entries})
-		if err != nil {
-			t.Fatalf("SendMessageBatch: %v", err)
-		}
-		if len(out.Failed) > 0 {
-			t.Fatalf("SendMessageBatch: %d failed entries, first %s: %s", len(out.Failed),
-				aws.ToString(out.Failed[0].Code), aws.ToString(out.Failed[0].Message))
-		}
-		for _, s := range out.Successful {
-			j, err := strconv.Atoi(aws.ToString(s.Id))
-			if err != nil {
-				t.Fatalf("SendMessageBatch: entry id %q", aws.ToString(s.Id))
-			}
-			ids[aws.ToString(s.MessageId)] = j
-		}
-	}
-	if len(ids) != len(ms) {
-		t.Fatalf("sent %d messages, got %d distinct MessageIds", len(ms), len(ids))
-	}
-	return ids
-}
-
-// parseAudit reads the simulator's JSON-lines audit log, oldest first, and
-// checks it against the in-memory audit.
-func parseAudit(t *testing.T, audit *testenv.SyncBuffer, sim *cfsim.Server) []cfsim.AuditEntry {
-	t.Helper()
-	var out []cfsim.AuditEntry
-	sc := bufio.NewScanner(strings.NewReader(audit.String()))
-	sc.Buffer(make([]byte, 1<<20), 16<<20)
-	for sc.Scan() {
-		var e cfsim.AuditEntry
-		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
-			t.Fatalf("audit log line %q: %v", sc.Text(), err)
-		}
-		out = append(out, e)
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatalf("audit log: %v", err)
-	}
-	if mem := sim.Audit(); len(mem) != len(out) {
-		t.Errorf("audit log has %d entries, sim.Audit() %d", len(out), len(mem))
-	}
-	if len(out) == 0 {
-		t.Fatalf("the simulator accepted no invalidation")
-	}
-	slices.SortStableFunc(out, func(a, b cfsim.AuditEntry) int { return a.Time.Compare(b.Time) })
-	return out
-}
-
-// checkCoverage: the union of accepted paths covers every sent path.
-func checkCoverage(t *testing.T, ms []msg, entries []cfsim.AuditEntry) {
-	t.Helper()
-	byDist := auditByDist(entries)
-	for d, want := range wantByDist(ms) {
-		var submitted []string
-		for _, e := range byDist[d] {
-			submitted = append(submitted, e.Paths...)
-		}
-		if miss := uncovered(want, submitted); len(miss) > 0 {
-			t.Errorf("distribution %s: %d of %d paths never accepted, first %q", d, len(miss), len(want), miss[:min(10, len(miss))])
-		}
-	}
-}
-
-// checkDeleteOrder: every message was deleted, and only after invalidations
-// accepted at or before the delete covered all of its paths.
-func checkDeleteOrder(t *testing.T, ms []msg, ids map[string]int, entries []cfsim.AuditEntry, rec sqsRecord) {
-	t.Helper()
-	covered := coveredAt(ms, entries)
-	var early []string
-	never, twice := 0, 0
-	for id, i := range ids {
-		dels := rec.DeletedAt[id]
-		if len(dels) == 0 {
-			never++
-			continue
-		}
-		if len(dels) > 1 {
-			twice++
-		}
-		for _, at := range dels {
-			if c := covered[i]; c.IsZero() || c.After(at) {
-				cov := "never covered"
-				if !c.IsZero() {
-					cov = "covered " + c.Sub(at).String() + " after the delete"
-				}
-				early = append(early, fmt.Sprintf("message %d (%s) deleted at %s, %s", i, id, at.Format(time.StampMilli), cov))
-			}
-		}
-	}
-	if never > 0 {
-		t.Errorf("%d of %d messages were never seen deleted by the proxy: the order check is incomplete", never, len(ids))
-	}
-	if len(early) > 0 {
-		slices.Sort(early)
-		t.Errorf("%d deletes before accepted invalidations covered the message's paths; first: %q", len(early), early[:min(10, len(early))])
-	}
-	if twice > 0 {
-		t.Logf("%d messages were deleted more than once (redelivered to the other worker)", twice)
-	}
-}
-
-// checkLimits replays the audit log: when each invalidation was accepted, the
-// invalidations accepted in the CompleteAfter before it (and it) held at most
-// 3,000 file paths and 15 wildcards.
-func checkLimits(t *testing.T, entries []cfsim.AuditEntry) {
-	t.Helper()
-	maxFiles, maxWild := 0, 0
-	for _, e := range entries {
-		files, wild := 0, 0
-		for _, o := range entries {
-			if o.Distribution != e.Distribution || o.Time.After(e.Time) || !e.Time.Before(o.Time.Add(quotaCompleteAfter)) {
-				continue
-			}
-			for _, p := range o.Paths {
-				if strings.HasSuffix(p, "*") {
-					wild++
-				} else {
-					files++
-				}
-			}
-		}
-		maxFiles, maxWild = max(maxFiles, files), max(maxWild, wild)
-		if files > cfsim.DefaultMaxFilePaths || wild > cfsim.DefaultMaxWildcards {
-			t.Errorf("when %s was accepted at %s, %d file paths and %d wildcards were in progress (limits %d / %d)",
-				e.ID, e.Time.Format(time.StampMilli), files, wild, cfsim.DefaultMaxFilePaths, cfsim.DefaultMaxWildcards)
-		}
-	}
-	t.Logf("%d invalidations accepted; at most %d file paths and %d wildcards in progress at once", len(entries), maxFiles, maxWild)
 }
 
 // seedResult is the baseline's client-side account.
@@ -539,8 +339,8 @@ type seedResult struct {
 // goroutines. TooManyInvalidationsInProgress — and any call the SDK gave up
 // on — is retried blindly every second until the budget runs out. Each
 // message has its own CallerReference, so a retry never bills twice.
-func sendOnePerMessage(ctx context.Context, endpoint string, ms []msg, budget time.Duration, senders int) seedResult {
-	cf := cfClient(endpoint)
+func sendOnePerMessage(ctx context.Context, endpoint string, ms []e2e.Msg, budget time.Duration, senders int) seedResult {
+	cf := e2e.CFClient(endpoint)
 	start := time.Now()
 	ctx, cancel := context.WithDeadline(ctx, start.Add(budget))
 	defer cancel()
@@ -566,7 +366,7 @@ func sendOnePerMessage(ctx context.Context, endpoint string, ms []msg, budget ti
 						DistributionId: aws.String(ms[i].Dist),
 						InvalidationBatch: &cftypes.InvalidationBatch{
 							CallerReference: aws.String(fmt.Sprintf("seed-%d", i)),
-							Paths:           &cftypes.Paths{Quantity: aws.Int32(int32(len(ms[i].Want))), Items: ms[i].Want},
+							Paths:           &cftypes.Paths{Quantity: aws.Int32(int32(len(ms[i].Items))), Items: ms[i].Items},
 						},
 					})
 					mu.Lock()
@@ -624,7 +424,7 @@ func baselineMessages(t *testing.T, all int) int {
 
 // checkSeed: the baseline's invalidations are one per message, 10 paths
 // each, and cover what they were given.
-func checkSeed(t *testing.T, sim *cfsim.Server, ms []msg, res seedResult) {
+func checkSeed(t *testing.T, sim *cfsim.Server, ms []e2e.Msg, res seedResult) {
 	t.Helper()
 	st := sim.Stats()
 	if st.PathsBilled != st.Invalidations*quotaPathsPerMsg || st.Invalidations != res.done {
@@ -634,7 +434,7 @@ func checkSeed(t *testing.T, sim *cfsim.Server, ms []msg, res seedResult) {
 	if res.done < len(ms) {
 		t.Logf("baseline: only %d of %d messages accepted within %s", res.done, len(ms), quotaBudget)
 	} else {
-		checkCoverage(t, ms, sim.Audit())
+		e2e.CheckCoverage(t, ms, e2e.FromAudit(sim.Audit()))
 	}
 	t.Logf("baseline: simulator outcomes %v; client saw %d quota refusals, %d SDK give-ups %v", st.Requests["CreateInvalidation"],
 		res.quota, res.gaveUp, res.errCode)
