@@ -1,0 +1,435 @@
+// Package ledger is the one owner of what every held message still needs:
+// its items (paths and cache tags) per target (a distribution) that no
+// accepted invalidation covers yet. It is the only way a message is settled:
+// Add, Observe and End return the messages whose last item was just covered,
+// and only those may be deleted.
+//
+// # The coverage rule
+//
+// An item of message m is covered by invalidation v of the same target when
+// an item of v covers it (paths.Covers: the same item, a trailing-"*"
+// prefix, cache tags without case) and v was created after m was sent:
+//
+//   - v was submitted by this process for a request serving m (m's id is in
+//     the request's CallerReference): m was received before the request was
+//     sent, so it was sent before v was created — causality, no clock
+//     comparison. A reused CallerReference hands back the invalidation made
+//     for exactly these messages and paths, so it is right too;
+//   - otherwise (another replica's, a person's, an earlier process's, or our
+//     own for a message that arrived after the request went out) by the
+//     clocks: v.Created > m.Sent + Skew + Lag(target). Created is
+//     CloudFront's clock, Sent is SQS's (SentTimestamp); Skew is the safety
+//     margin between them. Lag is a per-target margin for producers that
+//     enqueue before their change is live at the origin; with Lag > 0 the
+//     causal rule also needs the submission to start after m.Sent + Lag +
+//     Skew (on this host's clock), and m's items are not planned earlier.
+//
+// Items are compared in canonical form (paths.Canonical).
+//
+// # What is submitted
+//
+// Plan returns, for one target, the uncovered items not already in flight
+// that should go out now: every item a due message wants (due: received at
+// least its window ago), and every item only young messages want unless an
+// invalidation created within the last window already covers it for other
+// messages — then someone has just paid for it, and the young messages wait
+// until they are due, when a later invalidation (ours or a replica's) may
+// cover them too. A message is never held past its due time by this: at its
+// due time its items are planned like any due message's.
+//
+// # Invariants (ledger_test.go checks them over random interleavings)
+//
+//   - a message is returned as settled exactly once, and only when every
+//     item of every target is covered by the rule above;
+//   - a message leaves the ledger only by being settled, Rejected or
+//     Forgotten; nothing else drops it;
+//   - an item is in flight only between Begin and End of a submission.
+//
+// The ledger is safe for concurrent use. It has no AWS types and no timers:
+// the caller schedules flushes from Next.
+package ledger
+
+import (
+	"sync"
+	"time"
+
+	"github.com/acme/cf-invalidator/internal/paths"
+)
+
+// Options configures a Ledger.
+type Options struct {
+	// Window is how long a message waits, from its receipt, before its items
+	// are due (a Message's own Window overrides it).
+	Window time.Duration
+	// Skew is the clock-skew margin for invalidations not known to be
+	// created after a message was received (see the package comment).
+	Skew time.Duration
+	// Lag is the per-target producer margin (0 = none).
+	Lag func(target string) time.Duration
+	// Horizon bounds how long an observed invalidation is remembered for
+	// covering messages that arrive later (a redelivery, a backlog): 1 h.
+	Horizon time.Duration
+	// MaxRemembered bounds the items remembered per target for that; the
+	// oldest invalidations are forgotten first: 200,000.
+	MaxRemembered int
+	// Now is the clock (time.Now).
+	Now func() time.Time
+}
+
+// Defaults for Options.
+const (
+	DefaultHorizon       = time.Hour
+	DefaultMaxRemembered = 200_000
+)
+
+// Message is a received message as the ledger sees it.
+type Message struct {
+	ID       string
+	Sent     time.Time // SQS SentTimestamp; zero = unknown (Received is used, later than any true send)
+	Received time.Time // when this process received it; zero = now
+	// Window overrides Options.Window for this message (its lane's window).
+	Window time.Duration
+	// Targets hold the message's canonical items per target: one Target per
+	// target id, each item once (the decoder deduplicates).
+	Targets []Target
+	// Ref is the caller's handle for the message, returned by Reject.
+	Ref any
+}
+
+// Target is the items of a message for one target.
+type Target struct {
+	ID    string
+	Items []string
+}
+
+// Invalidation is an accepted invalidation, as far as coverage goes.
+type Invalidation struct {
+	Target  string
+	ID      string
+	Created time.Time // CloudFront's CreateTime
+	Items   []string  // canonical
+}
+
+// Ledger holds every message between receipt and settlement.
+type Ledger struct {
+	o Options
+
+	mu      sync.Mutex
+	msgs    map[string]*entry
+	targets map[string]*target
+}
+
+type entry struct {
+	id       string
+	ref      any
+	sent     time.Time // skew and lag not included
+	received time.Time
+	dueAt    time.Time // when its items are due
+	// coverableAt: with a lag, a submission must start after this for the
+	// causal rule to apply (zero = any time).
+	coverableAt time.Time
+	items       []*item  // every item, over every target
+	covered     []uint64 // bit i: items[i] is covered
+	open        int      // items not covered
+	gone        bool     // settled, rejected or forgotten
+}
+
+func (e *entry) isCovered(i int) bool { return e.covered[i/64]&(1<<(i%64)) != 0 }
+
+// cover marks items[i] covered and reports whether e is now settled.
+func (e *entry) cover(i int) bool {
+	if e.isCovered(i) {
+		return false
+	}
+	e.covered[i/64] |= 1 << (i % 64)
+	e.open--
+	return e.open == 0
+}
+
+// want is one message wanting an item: the entry and the item's index in it.
+type want struct {
+	e *entry
+	i int
+}
+
+type item struct {
+	t        *target
+	key      string
+	wanters  []want // in arrival order; covered and gone ones are dropped lazily
+	inflight int    // submissions under way that carry it (or a wildcard over it)
+}
+
+// live drops wanters that no longer want the item and reports whether any
+// are left.
+func (it *item) live() bool {
+	k := 0
+	for _, w := range it.wanters {
+		if !w.e.gone && !w.e.isCovered(w.i) {
+			it.wanters[k] = w
+			k++
+		}
+	}
+	clear(it.wanters[k:])
+	it.wanters = it.wanters[:k]
+	return k > 0
+}
+
+type target struct {
+	id    string
+	items map[string]*item
+	queue []*entry // entries with items here, in arrival order; pruned lazily
+	held  int      // entries with items here not yet gone
+	index index    // invalidations observed, for messages that arrive later
+	// notBefore holds every plan back (a quota backoff, a pause recheck).
+	notBefore time.Time
+}
+
+// forget removes it from the items, unless the key names a newer item
+// already (an entry keeps pointers to items it no longer wants, which may
+// have been dropped and made again since).
+func (t *target) forget(it *item) {
+	if t.items[it.key] == it {
+		delete(t.items, it.key)
+	}
+}
+
+// New returns an empty Ledger.
+func New(o Options) *Ledger {
+	if o.Horizon <= 0 {
+		o.Horizon = DefaultHorizon
+	}
+	if o.MaxRemembered <= 0 {
+		o.MaxRemembered = DefaultMaxRemembered
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Lag == nil {
+		o.Lag = func(string) time.Duration { return 0 }
+	}
+	return &Ledger{o: o, msgs: map[string]*entry{}, targets: map[string]*target{}}
+}
+
+func (l *Ledger) target(id string) *target {
+	t := l.targets[id]
+	if t == nil {
+		t = &target{id: id, items: map[string]*item{}, index: newIndex()}
+		l.targets[id] = t
+	}
+	return t
+}
+
+// Add takes a message in. Items an invalidation observed earlier already
+// covers (created after the message was sent) are covered at once; settled
+// reports that nothing was left, and the message is then not held. Adding
+// an id already held does nothing (a redelivery) and reports false. A
+// message without items is settled at once.
+func (l *Ledger) Add(m Message) (settled bool) {
+	now := l.o.Now()
+	if m.Received.IsZero() {
+		m.Received = now
+	}
+	if m.Sent.IsZero() || m.Sent.After(m.Received) {
+		m.Sent = m.Received
+	}
+	window := m.Window
+	if window <= 0 {
+		window = l.o.Window
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if _, ok := l.msgs[m.ID]; ok {
+		return false
+	}
+	e := &entry{id: m.ID, ref: m.Ref, sent: m.Sent, received: m.Received, dueAt: m.Received.Add(window)}
+	n := 0
+	for _, t := range m.Targets {
+		n += len(t.Items)
+	}
+	e.items = make([]*item, 0, n)
+	e.covered = make([]uint64, (n+63)/64)
+	for _, tg := range m.Targets {
+		t := l.target(tg.ID)
+		lag := l.o.Lag(tg.ID)
+		if lag > 0 {
+			at := m.Sent.Add(lag + l.o.Skew)
+			if at.After(e.coverableAt) {
+				e.coverableAt = at
+			}
+			if at.After(e.dueAt) {
+				e.dueAt = at
+			}
+		}
+		coveredAfter := m.Sent.Add(l.o.Skew + lag)
+		added := false
+		for _, key := range tg.Items {
+			if t.index.coveredAfter(key, coveredAfter) {
+				continue // already invalidated since it was sent: nothing to hold it for
+			}
+			it := t.items[key]
+			if it == nil {
+				it = &item{t: t, key: key}
+				t.items[key] = it
+			}
+			it.wanters = append(it.wanters, want{e, len(e.items)})
+			e.items = append(e.items, it)
+			added = true
+		}
+		if added {
+			t.queue = append(t.queue, e)
+			t.held++
+		}
+	}
+	e.open = len(e.items)
+	if e.open == 0 {
+		return true
+	}
+	l.msgs[m.ID] = e
+	return false
+}
+
+// Observe applies an accepted invalidation to every held message and
+// remembers it for messages that arrive later. It returns the ids of the
+// messages it settled. Use it for invalidations this process did not submit
+// (its own are applied by End).
+func (l *Ledger) Observe(v Invalidation) []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.observe(v, nil)
+}
+
+// observe covers with v; served (may be nil) are the entries the causal
+// rule applies to, with the submission's start. Callers hold l.mu.
+func (l *Ledger) observe(v Invalidation, s *Submission) []string {
+	t := l.target(v.Target)
+	t.index.add(v, l.o.Now().Add(-l.o.Horizon), l.o.MaxRemembered)
+	var settled []string
+	lag := l.o.Lag(v.Target)
+	coverFor := func(e *entry) bool {
+		if s != nil && s.serves(e) && (e.coverableAt.IsZero() || !s.started.Before(e.coverableAt)) {
+			return true
+		}
+		return v.Created.After(e.sent.Add(l.o.Skew + lag))
+	}
+	apply := func(it *item) {
+		k := 0
+		for _, w := range it.wanters {
+			if w.e.gone || w.e.isCovered(w.i) {
+				continue
+			}
+			if coverFor(w.e) {
+				if w.e.cover(w.i) {
+					settled = append(settled, l.settle(w.e))
+				}
+				continue
+			}
+			it.wanters[k] = w
+			k++
+		}
+		clear(it.wanters[k:])
+		it.wanters = it.wanters[:k]
+		if k == 0 && it.inflight == 0 {
+			t.forget(it)
+		}
+	}
+	var wild []string
+	for _, key := range v.Items {
+		if paths.IsWildcard(key) && !paths.IsTag(key) {
+			wild = append(wild, key[:len(key)-1])
+			continue
+		}
+		if it := t.items[key]; it != nil {
+			apply(it)
+		}
+	}
+	if len(wild) > 0 {
+		for key, it := range t.items {
+			for _, pre := range wild {
+				if !paths.IsTag(key) && len(key) >= len(pre) && key[:len(pre)] == pre {
+					apply(it)
+					break
+				}
+			}
+		}
+	}
+	return settled
+}
+
+// settle removes a fully covered entry and returns its id; callers hold
+// l.mu.
+func (l *Ledger) settle(e *entry) string {
+	l.drop(e)
+	return e.id
+}
+
+// drop takes e out of the ledger; its wants are dropped lazily.
+func (l *Ledger) drop(e *entry) {
+	if e.gone {
+		return
+	}
+	e.gone = true
+	delete(l.msgs, e.id)
+	seen := map[*target]bool{}
+	for _, it := range e.items {
+		if !seen[it.t] {
+			seen[it.t] = true
+			it.t.held--
+		}
+	}
+}
+
+// Reject takes messages out without settling them (they are dead-lettered
+// by the caller) and returns the Ref of each one that was held.
+func (l *Ledger) Reject(ids []string) []any {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var refs []any
+	for _, id := range ids {
+		if e := l.msgs[id]; e != nil {
+			refs = append(refs, e.ref)
+			l.drop(e)
+			l.prune(e)
+		}
+	}
+	return refs
+}
+
+// Forget takes a message out without settling it: released at shutdown, or
+// its lease was lost and it will be redelivered. It reports whether it was
+// held.
+func (l *Ledger) Forget(id string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	e := l.msgs[id]
+	if e == nil {
+		return false
+	}
+	l.drop(e)
+	l.prune(e)
+	return true
+}
+
+// prune removes the items only e wanted, so they are not planned; callers
+// hold l.mu.
+func (l *Ledger) prune(e *entry) {
+	for _, it := range e.items {
+		if it.inflight == 0 && !it.live() {
+			it.t.forget(it)
+		}
+	}
+}
+
+// Held returns the number of messages held.
+func (l *Ledger) Held() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.msgs)
+}
+
+// Has reports whether id is held.
+func (l *Ledger) Has(id string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	_, ok := l.msgs[id]
+	return ok
+}
