@@ -1,245 +1,151 @@
-// Package coalesce collects invalidation paths per CloudFront distribution
-// over a time window and turns each window's paths into as few requests as
-// CloudFront's limits allow.
+// Package coalesce decides when and how a target's (a distribution's)
+// waiting items go to CloudFront: one flush timer per target, armed for the
+// due time of its oldest waiting message plus a small random delay, and the
+// turning of a flush's items into as few requests as CloudFront's limits
+// allow (deduplicated, with paths a wildcard of the same batch covers
+// dropped, chunked at 3,000 file paths and 15 wildcards; see Plan).
 //
-// One group exists per distribution with pending paths, in the manner of
-// Alertmanager's aggregation groups: the first path opens the group and arms
-// one timer for `window` later; that timer's flush removes exactly what it
-// flushes, so anything added while a flush is under way opens the next
-// group. A group that reaches a full request flushes at once. Paths are
-// deduplicated and paths covered by a wildcard of the same group are
-// dropped (see Reduce). The package is pure logic plus timers from the time
-// package, so tests drive it with testing/synctest; it knows nothing of SQS
-// or CloudFront types.
+// What is waiting, and what is due, is the ledger's (internal/ledger) to
+// say; this package holds no messages. It is pure logic plus timers from
+// the time package, so tests drive it with testing/synctest; it knows
+// nothing of SQS or CloudFront types.
+//
+// # Why a random delay
+//
+// Replicas on one queue whose batches open together would flush together,
+// each before the others' invalidations are visible, and each pay for the
+// pages they share. A delay drawn from [0, Jitter) before every flush makes
+// one of them go first; the others look at CloudFront's list right before
+// submitting (the worker refreshes its view) and find their shared items
+// already covered. The delay adds at most Jitter to a message's latency.
 package coalesce
 
 import (
+	"math/rand/v2"
 	"sync"
 	"time"
 )
 
-// Batch is what one group flush produces.
-type Batch struct {
-	Distribution string
-	// Opened is when the group's first path arrived; Flushed when it left.
-	Opened, Flushed time.Time
-	Requests        []Request
-	// Tokens maps every message in the batch to the number of Add/Requeue
-	// calls for it that this batch consumed. A caller that counts a message's
-	// outstanding work adds one per Add call (before calling Add) and, at
-	// flush, adds the requests that cover it and subtracts these tokens.
-	Tokens map[string]int
-	// Paths is the number of distinct paths added (before reduction).
-	Paths int
+// SchedulerOptions configures a Scheduler.
+type SchedulerOptions struct {
+	// Jitter bounds the random delay added to every armed flush (0 = none).
+	Jitter time.Duration
+	// Rand returns a number in [0, 1) (math/rand/v2's Float64 by default).
+	Rand func() float64
+	// Flush is called on a timer goroutine when a target is due. Flushes of
+	// one target never overlap; Flush may call Arm (typically with the
+	// target's next due time).
+	Flush func(target string)
 }
 
-// Options configures a Coalescer.
-type Options struct {
-	// Window is how long a group collects paths after its first one.
-	Window time.Duration
-	// MaxFiles and MaxWildcards bound one request; zero means CloudFront's
-	// limits (MaxFilePathsPerRequest, MaxWildcardsPerRequest).
-	MaxFiles, MaxWildcards int
-	// Flush receives each batch, on a timer goroutine or the caller of
-	// Add/FlushAll. It must not call back into the Coalescer synchronously.
-	Flush func(Batch)
-}
+// Scheduler keeps one flush timer per target.
+type Scheduler struct {
+	o SchedulerOptions
 
-// Coalescer holds one open group per distribution.
-type Coalescer struct {
-	opts   Options
 	mu     sync.Mutex
-	groups map[string]*group
+	slots  map[string]*slot
 	closed bool
 }
 
-type group struct {
-	dist      string
-	opened    time.Time
-	notBefore time.Time // a quota backoff: no flush before this
-	timer     *time.Timer
-	owners    map[string][]int // path → indexes into msgs
-	msgs      []string
-	msgIndex  map[string]int
-	tokens    []int
-	files     int
-	wildcards int
+type slot struct {
+	timer   *time.Timer
+	due     time.Time // the time asked for, before the random delay; zero = not armed
+	running bool
+	again   time.Time // an Arm while running: armed when the flush returns
 }
 
-// New returns a Coalescer. Flush must be set.
-func New(o Options) *Coalescer {
-	if o.MaxFiles <= 0 {
-		o.MaxFiles = MaxFilePathsPerRequest
+// NewScheduler returns a Scheduler; Flush must be set.
+func NewScheduler(o SchedulerOptions) *Scheduler {
+	if o.Rand == nil {
+		o.Rand = rand.Float64
 	}
-	if o.MaxWildcards <= 0 {
-		o.MaxWildcards = MaxWildcardsPerRequest
-	}
-	return &Coalescer{opts: o, groups: map[string]*group{}}
+	return &Scheduler{o: o, slots: map[string]*slot{}}
 }
 
-// Add puts a message's paths for one distribution into its open group,
-// opening one (and arming its window) if there is none.
-func (c *Coalescer) Add(dist, msgID string, paths []string) {
-	c.add(dist, time.Time{}, func(g *group) { g.addPaths(msgID, paths) })
-}
-
-// Requeue merges a request that CloudFront refused for quota back into the
-// distribution's open group, together with whatever newer paths it collects,
-// and keeps that group from flushing before notBefore. Each message of the
-// request gets one token, as if Add had been called for it once.
-func (c *Coalescer) Requeue(r Request, notBefore time.Time) {
-	c.add(r.Distribution, notBefore, func(g *group) {
-		counted := map[string]bool{}
-		for i, p := range r.Paths {
-			for _, m := range r.owners[i] {
-				g.addOwner(p, m, !counted[m])
-				counted[m] = true
-			}
-		}
-	})
-}
-
-func (c *Coalescer) add(dist string, notBefore time.Time, fill func(*group)) {
-	c.mu.Lock()
-	now := time.Now()
-	g := c.groups[dist]
-	if g == nil {
-		g = &group{dist: dist, opened: now, owners: map[string][]int{}, msgIndex: map[string]int{}}
-		c.groups[dist] = g
-		g.timer = time.AfterFunc(c.opts.Window, func() { c.fire(g) })
-	}
-	fill(g)
-	if notBefore.After(g.notBefore) {
-		g.notBefore = notBefore
-		g.rearm(now, c.opts.Window, c)
-	}
-	full := (g.files >= c.opts.MaxFiles || g.wildcards >= c.opts.MaxWildcards) &&
-		!now.Before(g.notBefore) && !c.closed
-	var b Batch
-	if full {
-		b = c.take(g, now)
-	}
-	c.mu.Unlock()
-	if full {
-		c.opts.Flush(b)
-	}
-}
-
-// rearm points the group's timer at the later of its window end and its
-// backoff.
-func (g *group) rearm(now time.Time, window time.Duration, c *Coalescer) {
-	due := g.opened.Add(window)
-	if g.notBefore.After(due) {
-		due = g.notBefore
-	}
-	g.timer.Stop()
-	g.timer = time.AfterFunc(due.Sub(now), func() { c.fire(g) })
-}
-
-func (g *group) addPaths(msgID string, paths []string) {
-	for i, p := range paths {
-		g.addOwner(p, msgID, i == 0)
-	}
-	if len(paths) == 0 { // still account the token so the caller's count balances
-		g.index(msgID, true)
-	}
-}
-
-func (g *group) index(msgID string, token bool) int {
-	i, ok := g.msgIndex[msgID]
-	if !ok {
-		i = len(g.msgs)
-		g.msgs = append(g.msgs, msgID)
-		g.tokens = append(g.tokens, 0)
-		g.msgIndex[msgID] = i
-	}
-	if token {
-		g.tokens[i]++
-	}
-	return i
-}
-
-func (g *group) addOwner(path, msgID string, token bool) {
-	i := g.index(msgID, token)
-	o, seen := g.owners[path]
-	if !seen {
-		if isWildcard(path) {
-			g.wildcards++
-		} else {
-			g.files++
-		}
-	}
-	for _, m := range o {
-		if m == i {
-			return
-		}
-	}
-	g.owners[path] = append(o, i)
-}
-
-// fire is the group timer: flush g if it is still the open group.
-func (c *Coalescer) fire(g *group) {
-	c.mu.Lock()
-	if c.groups[g.dist] != g || c.closed {
-		c.mu.Unlock()
+// Arm makes sure target is flushed at due (plus the random delay), or
+// earlier if it is armed for earlier already. A due time in the past
+// flushes after the delay alone.
+func (s *Scheduler) Arm(target string, due time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
 		return
 	}
-	b := c.take(g, time.Now())
-	c.mu.Unlock()
-	c.opts.Flush(b)
+	sl := s.slots[target]
+	if sl == nil {
+		sl = &slot{}
+		s.slots[target] = sl
+	}
+	if sl.running {
+		if sl.again.IsZero() || due.Before(sl.again) {
+			sl.again = due
+		}
+		return
+	}
+	s.armLocked(target, sl, due)
 }
 
-// take removes g and plans its batch. Called with c.mu held.
-func (c *Coalescer) take(g *group, now time.Time) Batch {
-	g.timer.Stop()
-	delete(c.groups, g.dist)
-	b := Batch{
-		Distribution: g.dist,
-		Opened:       g.opened,
-		Flushed:      now,
-		Paths:        len(g.owners),
-		Tokens:       make(map[string]int, len(g.msgs)),
-		Requests:     plan(g.dist, g.owners, g.msgs, c.opts.MaxFiles, c.opts.MaxWildcards),
+func (s *Scheduler) armLocked(target string, sl *slot, due time.Time) {
+	if !sl.due.IsZero() && !due.Before(sl.due) {
+		return // already armed for no later
 	}
-	for i, m := range g.msgs {
-		b.Tokens[m] = g.tokens[i]
+	sl.due = due
+	d := time.Until(due)
+	if s.o.Jitter > 0 {
+		d += time.Duration(s.o.Rand() * float64(s.o.Jitter))
 	}
-	return b
+	if sl.timer != nil {
+		sl.timer.Stop()
+	}
+	sl.timer = time.AfterFunc(max(d, 0), func() { s.fire(target, sl) })
 }
 
-// FlushAll flushes every open group now, backoffs notwithstanding (used at
-// shutdown), and returns how many batches it flushed.
-func (c *Coalescer) FlushAll() int {
-	c.mu.Lock()
-	var batches []Batch
-	now := time.Now()
-	for _, g := range c.groups {
-		batches = append(batches, c.take(g, now))
+func (s *Scheduler) fire(target string, sl *slot) {
+	s.mu.Lock()
+	if s.closed || s.slots[target] != sl || sl.running || sl.due.IsZero() {
+		s.mu.Unlock()
+		return
 	}
-	c.mu.Unlock()
-	for _, b := range batches {
-		c.opts.Flush(b)
-	}
-	return len(batches)
-}
+	sl.due, sl.running = time.Time{}, true
+	s.mu.Unlock()
 
-// Close stops all timers; later flushes do nothing and later Adds are kept
-// but never flushed. Use FlushAll first to keep what is pending.
-func (c *Coalescer) Close() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.closed = true
-	for _, g := range c.groups {
-		g.timer.Stop()
+	s.o.Flush(target)
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sl.running = false
+	if again := sl.again; !again.IsZero() && !s.closed {
+		sl.again = time.Time{}
+		s.armLocked(target, sl, again)
 	}
 }
 
-// Pending returns the number of open groups and distinct paths in them.
-func (c *Coalescer) Pending() (groups, paths int) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, g := range c.groups {
-		paths += len(g.owners)
+// Armed returns when target is due to be flushed (before the random delay)
+// and whether it is armed at all; a flush under way counts as armed now.
+func (s *Scheduler) Armed(target string) (time.Time, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sl := s.slots[target]
+	switch {
+	case sl == nil:
+		return time.Time{}, false
+	case sl.running:
+		return time.Now(), true
+	case sl.due.IsZero():
+		return time.Time{}, false
 	}
-	return len(c.groups), paths
+	return sl.due, true
+}
+
+// Close stops every timer; later Arms do nothing. A flush under way
+// finishes.
+func (s *Scheduler) Close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	for _, sl := range s.slots {
+		if sl.timer != nil {
+			sl.timer.Stop()
+		}
+	}
 }

@@ -95,179 +95,6 @@ func TestPlanOwnersFollowSubsumption(t *testing.T) {
 	}
 }
 
-// recorder collects flushed batches with the time they arrived.
-type recorder struct {
-	mu      sync.Mutex
-	batches []Batch
-}
-
-func (r *recorder) flush(b Batch) { r.mu.Lock(); r.batches = append(r.batches, b); r.mu.Unlock() }
-func (r *recorder) get() []Batch {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return slices.Clone(r.batches)
-}
-
-func TestWindowFlushesOncePerGroup(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		rec := &recorder{}
-		c := New(Options{Window: 10 * time.Second, Flush: rec.flush})
-		start := time.Now()
-		c.Add("E1", "m1", []string{"/a"})
-		time.Sleep(4 * time.Second)
-		c.Add("E1", "m2", []string{"/b", "/a"})
-		c.Add("E2", "m3", []string{"/c"})
-		time.Sleep(5*time.Second + 999*time.Millisecond)
-		synctest.Wait()
-		if n := len(rec.get()); n != 0 {
-			t.Fatalf("flushed %d batches before the window ended", n)
-		}
-		time.Sleep(time.Millisecond) // E1's window ends at start+10s
-		synctest.Wait()
-		got := rec.get()
-		if len(got) != 1 || got[0].Distribution != "E1" {
-			t.Fatalf("batches at 10s = %+v", got)
-		}
-		b := got[0]
-		if !b.Opened.Equal(start) || b.Flushed.Sub(start) != 10*time.Second {
-			t.Fatalf("opened %v flushed %v", b.Opened.Sub(start), b.Flushed.Sub(start))
-		}
-		if len(b.Requests) != 1 || !slices.Equal(b.Requests[0].Paths, []string{"/a", "/b"}) ||
-			!slices.Equal(b.Requests[0].Messages, []string{"m1", "m2"}) {
-			t.Fatalf("request = %+v", b.Requests)
-		}
-		if b.Tokens["m1"] != 1 || b.Tokens["m2"] != 1 {
-			t.Fatalf("tokens = %v", b.Tokens)
-		}
-		time.Sleep(4 * time.Second) // E2 opened at 4s, flushes at 14s
-		synctest.Wait()
-		if got := rec.get(); len(got) != 2 || got[1].Distribution != "E2" {
-			t.Fatalf("E2 not flushed at 14s: %+v", got)
-		}
-		if g, p := c.Pending(); g != 0 || p != 0 {
-			t.Fatalf("pending %d groups %d paths after flush", g, p)
-		}
-	})
-}
-
-func TestAddDuringFlushJoinsNextBatch(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		var c *Coalescer
-		rec := &recorder{}
-		added := false
-		c = New(Options{Window: time.Second, Flush: func(b Batch) {
-			rec.flush(b)
-			if !added { // a message arriving while the flush is under way
-				added = true
-				go c.Add("E1", "late", []string{"/late"})
-			}
-		}})
-		c.Add("E1", "m1", []string{"/a"})
-		time.Sleep(time.Second)
-		synctest.Wait()
-		if got := rec.get(); len(got) != 1 || slices.Contains(got[0].Requests[0].Paths, "/late") {
-			t.Fatalf("first batch = %+v", got)
-		}
-		time.Sleep(time.Second)
-		synctest.Wait()
-		got := rec.get()
-		if len(got) != 2 || !slices.Equal(got[1].Requests[0].Paths, []string{"/late"}) {
-			t.Fatalf("late path not in its own next batch: %+v", got)
-		}
-	})
-}
-
-func TestFullGroupFlushesAtOnce(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		rec := &recorder{}
-		c := New(Options{Window: time.Minute, MaxFiles: 5, MaxWildcards: 2, Flush: rec.flush})
-		c.Add("E1", "m1", []string{"/1", "/2", "/3", "/4"})
-		if len(rec.get()) != 0 {
-			t.Fatal("flushed before full")
-		}
-		c.Add("E1", "m2", []string{"/5"})
-		if got := rec.get(); len(got) != 1 || len(got[0].Requests[0].Paths) != 5 {
-			t.Fatalf("full group not flushed at once: %+v", got)
-		}
-		c.Add("E1", "m3", []string{"/a/*", "/b/*"}) // wildcard limit
-		if got := rec.get(); len(got) != 2 {
-			t.Fatalf("wildcard-full group not flushed: %d batches", len(got))
-		}
-		time.Sleep(2 * time.Minute)
-		synctest.Wait()
-		if n := len(rec.get()); n != 2 {
-			t.Fatalf("stale timers flushed again: %d batches", n)
-		}
-	})
-}
-
-func TestRequeueMergesNewerPathsAndWaitsForBackoff(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		rec := &recorder{}
-		c := New(Options{Window: 2 * time.Second, Flush: rec.flush})
-		c.Add("E1", "m1", []string{"/docs/a", "/docs/*"})
-		c.Add("E1", "m2", []string{"/x"})
-		time.Sleep(2 * time.Second)
-		synctest.Wait()
-		first := rec.get()[0].Requests[0]
-		// CloudFront refused it for quota: hold 30s and merge what comes.
-		c.Requeue(first, time.Now().Add(30*time.Second))
-		c.Add("E1", "m3", []string{"/y"})
-		time.Sleep(29 * time.Second)
-		synctest.Wait()
-		if n := len(rec.get()); n != 1 {
-			t.Fatalf("requeued batch flushed during backoff (%d batches)", n)
-		}
-		time.Sleep(time.Second)
-		synctest.Wait()
-		got := rec.get()
-		if len(got) != 2 {
-			t.Fatalf("requeued batch not flushed after backoff: %d", len(got))
-		}
-		r := got[1].Requests[0]
-		if !slices.Equal(r.Paths, []string{"/docs/*", "/x", "/y"}) || !slices.Equal(r.Messages, []string{"m1", "m2", "m3"}) {
-			t.Fatalf("merged request = %q %q", r.Paths, r.Messages)
-		}
-		if !reflect.DeepEqual(got[1].Tokens, map[string]int{"m1": 1, "m2": 1, "m3": 1}) {
-			t.Fatalf("tokens = %v", got[1].Tokens)
-		}
-	})
-}
-
-func TestFlushAllIgnoresWindowAndBackoff(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		rec := &recorder{}
-		c := New(Options{Window: time.Hour, Flush: rec.flush})
-		c.Add("E1", "m1", []string{"/a"})
-		c.Requeue(Request{Distribution: "E2", Paths: []string{"/b"}, owners: [][]string{{"m2"}}}, time.Now().Add(time.Hour))
-		if n := c.FlushAll(); n != 2 {
-			t.Fatalf("FlushAll = %d", n)
-		}
-		c.Close()
-		time.Sleep(2 * time.Hour)
-		synctest.Wait()
-		if n := len(rec.get()); n != 2 {
-			t.Fatalf("batches = %d, want 2", n)
-		}
-	})
-}
-
-func TestTokensCountEveryAdd(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		rec := &recorder{}
-		c := New(Options{Window: time.Second, Flush: rec.flush})
-		c.Add("E1", "m1", []string{"/a"})
-		c.Add("E1", "m1", []string{"/b"}) // same message, second target part
-		c.Add("E1", "m2", nil)
-		time.Sleep(time.Second)
-		synctest.Wait()
-		b := rec.get()[0]
-		if b.Tokens["m1"] != 2 || b.Tokens["m2"] != 1 {
-			t.Fatalf("tokens = %v", b.Tokens)
-		}
-	})
-}
-
 func TestSplitGivesEachMessageItsPaths(t *testing.T) {
 	owners := map[string][]int{"/docs/a": {0}, "/docs/*": {1}, "/x": {2}, "/y": {0, 2}}
 	r := plan("E1", owners, []string{"m0", "m1", "m2"}, 3000, 15)[0]
@@ -312,5 +139,120 @@ func TestReplaceMovesOwnersToWildcards(t *testing.T) {
 	if !slices.Equal(got.Paths, []string{"/d/*", "/x"}) || !slices.Equal(got.owners[0], []string{"m0", "m1"}) ||
 		!slices.Equal(got.Messages, []string{"m0", "m1", "m2"}) {
 		t.Fatalf("replaced %q owners %q messages %q", got.Paths, got.owners, got.Messages)
+	}
+}
+
+// flushes records scheduler flushes with their time.
+type flushes struct {
+	mu  sync.Mutex
+	got []string
+	at  []time.Time
+}
+
+func (f *flushes) flush(target string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.got = append(f.got, target)
+	f.at = append(f.at, time.Now())
+}
+
+func (f *flushes) all() ([]string, []time.Time) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.got), slices.Clone(f.at)
+}
+
+func TestSchedulerFlushesAtDuePlusJitterOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := &flushes{}
+		s := NewScheduler(SchedulerOptions{Jitter: time.Second, Rand: func() float64 { return 0.25 }, Flush: f.flush})
+		defer s.Close()
+		start := time.Now()
+		s.Arm("E1", start.Add(10*time.Second))
+		s.Arm("E1", start.Add(12*time.Second)) // later: ignored
+		s.Arm("E2", start.Add(time.Second))
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		got, at := f.all()
+		if !slices.Equal(got, []string{"E2", "E1"}) {
+			t.Fatalf("flushed %q", got)
+		}
+		if at[0].Sub(start) != 1250*time.Millisecond || at[1].Sub(start) != 10250*time.Millisecond {
+			t.Fatalf("flushed at %v and %v after start, want due + 0.25 s of jitter", at[0].Sub(start), at[1].Sub(start))
+		}
+	})
+}
+
+func TestSchedulerEarlierArmWins(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := &flushes{}
+		s := NewScheduler(SchedulerOptions{Flush: f.flush})
+		defer s.Close()
+		start := time.Now()
+		s.Arm("E1", start.Add(10*time.Second))
+		s.Arm("E1", start.Add(3*time.Second))
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		_, at := f.all()
+		if len(at) != 1 || at[0].Sub(start) != 3*time.Second {
+			t.Fatalf("flushes at %v, want one after 3 s", at)
+		}
+	})
+}
+
+func TestSchedulerNoOverlapAndArmDuringFlush(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var mu sync.Mutex
+		running, overlaps, n := 0, 0, 0
+		var s *Scheduler
+		s = NewScheduler(SchedulerOptions{Flush: func(string) {
+			mu.Lock()
+			running++
+			if running > 1 {
+				overlaps++
+			}
+			n++
+			first := n == 1
+			mu.Unlock()
+			if first {
+				s.Arm("E1", time.Now()) // re-armed while running: runs after this one
+				time.Sleep(5 * time.Second)
+			}
+			mu.Lock()
+			running--
+			mu.Unlock()
+		}})
+		defer s.Close()
+		s.Arm("E1", time.Now())
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		mu.Lock()
+		defer mu.Unlock()
+		if n != 2 || overlaps != 0 {
+			t.Fatalf("flushes %d (want 2), overlapping %d", n, overlaps)
+		}
+	})
+}
+
+func TestSchedulerCloseStops(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := &flushes{}
+		s := NewScheduler(SchedulerOptions{Flush: f.flush})
+		s.Arm("E1", time.Now().Add(time.Second))
+		s.Close()
+		s.Arm("E2", time.Now())
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		if got, _ := f.all(); len(got) != 0 {
+			t.Fatalf("flushed after Close: %q", got)
+		}
+	})
+}
+
+func TestPlanFromItemsAndOwners(t *testing.T) {
+	reqs := Plan("E1", []string{"/docs/*", "/docs/a", "/x"}, [][]string{{"m1"}, {"m0"}, {"m2"}}, 0, 0)
+	if len(reqs) != 1 || !slices.Equal(reqs[0].Paths, []string{"/docs/*", "/x"}) ||
+		!slices.Equal(reqs[0].Messages, []string{"m0", "m1", "m2"}) || !slices.Equal(reqs[0].owners[0], []string{"m0", "m1"}) {
+		t.Fatalf("plan %+v", reqs)
 	}
 }

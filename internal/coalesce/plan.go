@@ -26,9 +26,9 @@ type Request struct {
 	// covers (in full or in part).
 	Messages []string
 
-	// owners[i] lists the messages that contributed Paths[i] or a path it
-	// covers; kept so a request refused for quota can be merged back into
-	// the next batch without losing which message needs which path.
+	// owners[i] lists the messages that want Paths[i] or a path it covers;
+	// kept so that a request can be split per message (Split), cut (Take,
+	// Halve) or reduced (Replace) and still say which messages it serves.
 	owners [][]string
 }
 
@@ -106,6 +106,37 @@ func coveringWildcard(p string, prefixes map[string]struct{}, lengths []int) (st
 	return "", false
 }
 
+// Plan turns a flush's items and the ids of the messages wanting each
+// (owners[i] for items[i]) into requests within the per-request limits
+// (maxFiles, maxWild; zero means MaxFilePathsPerRequest and
+// MaxWildcardsPerRequest). Items a wildcard among them covers are dropped
+// (Reduce), their owners moving to the wildcard.
+func Plan(target string, items []string, owners [][]string, maxFiles, maxWild int) []Request {
+	if maxFiles <= 0 {
+		maxFiles = MaxFilePathsPerRequest
+	}
+	if maxWild <= 0 {
+		maxWild = MaxWildcardsPerRequest
+	}
+	idx := map[string]int{}
+	var msgs []string
+	byPath := make(map[string][]int, len(items))
+	for i, p := range items {
+		os := make([]int, 0, len(owners[i]))
+		for _, m := range owners[i] {
+			j, ok := idx[m]
+			if !ok {
+				j = len(msgs)
+				idx[m] = j
+				msgs = append(msgs, m)
+			}
+			os = append(os, j)
+		}
+		byPath[p] = os
+	}
+	return plan(target, byPath, msgs, maxFiles, maxWild)
+}
+
 // plan turns a group's paths and their owners into requests within the
 // per-request limits. Survivors are placed in the order of the first message
 // that owns them, so a message's paths stay together in one request where
@@ -177,6 +208,7 @@ func newRequest(dist string, paths []string, merged map[string][]int, msgs []str
 				r.Messages = append(r.Messages, msgs[m])
 			}
 		}
+		slices.Sort(r.owners[i])
 	}
 	slices.Sort(r.Messages)
 	return r
