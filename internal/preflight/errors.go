@@ -27,12 +27,12 @@ const (
 // emulators); denials are AccessDenied (query, CloudFront),
 // AccessDeniedException (JSON) or AuthorizationError (SNS).
 var codeKinds = map[string]errKind{
-	"QueueDoesNotExist":                      errNotFound,
+	"QueueDoesNotExist":                       errNotFound,
 	"AWS.SimpleQueueService.NonExistentQueue": errNotFound,
-	"NoSuchDistribution":                     errNotFound,
-	"EntityNotFound":                         errNotFound,
-	"NotFound":                               errNotFound,
-	"NotFoundException":                      errNotFound,
+	"NoSuchDistribution":                      errNotFound,
+	"EntityNotFound":                          errNotFound,
+	"NotFound":                                errNotFound,
+	"NotFoundException":                       errNotFound,
 
 	"AccessDenied":          errDenied,
 	"AccessDeniedException": errDenied,

@@ -21,7 +21,9 @@ func (q queueID) String() string { return q.Account + "/" + q.Name + " in " + q.
 
 // ARN is the queue's ARN in partition aws (only for messages and remedies;
 // comparisons use the fields).
-func (q queueID) ARN() string { return fmt.Sprintf("arn:aws:sqs:%s:%s:%s", q.Region, q.Account, q.Name) }
+func (q queueID) ARN() string {
+	return fmt.Sprintf("arn:aws:sqs:%s:%s:%s", q.Region, q.Account, q.Name)
+}
 
 // SQS endpoint host names that carry the region: sqs.REGION.amazonaws.com
 // (and .com.cn), VPC endpoints vpce-….sqs.REGION.vpce.amazonaws.com, and the
