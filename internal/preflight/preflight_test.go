@@ -189,7 +189,7 @@ func TestCheckCompletion(t *testing.T) {
 	}
 }
 
-func TestRun(t *testing.T) {
+func TestPreflightRun(t *testing.T) {
 	ctx := context.Background()
 	good := Clients{
 		Credentials: staticCreds(aws.Credentials{AccessKeyID: "test", Source: "test"}, nil), Region: region,
@@ -249,7 +249,7 @@ func TestRun(t *testing.T) {
 	wantSummary(t, Run(ctx, bad, plan), "credentials=pass", "region=fail", "aws=skip")
 }
 
-func TestPlanFor(t *testing.T) {
+func TestPreflightPlanFor(t *testing.T) {
 	c := config.Default()
 	c.QueueURL, c.DeadLetterQueueURL = qURL, dlqURL
 	c.Distributions = []config.Distribution{{ID: "E1"}, {ID: "E2", MaxHold: 3 * time.Hour}}
@@ -266,7 +266,7 @@ func TestPlanFor(t *testing.T) {
 	}
 }
 
-func TestClassify(t *testing.T) {
+func TestPreflightClassify(t *testing.T) {
 	for _, tc := range []struct {
 		err  error
 		want errKind
@@ -294,7 +294,7 @@ func TestClassify(t *testing.T) {
 
 // The client interfaces hold read calls only: nothing a check calls can
 // create an invalidation or receive, change, delete or send a message.
-func TestInterfacesAreReadOnly(t *testing.T) {
+func TestPreflightInterfacesAreReadOnly(t *testing.T) {
 	for _, typ := range []reflect.Type{reflect.TypeFor[SQSAPI](), reflect.TypeFor[CloudFrontAPI](), reflect.TypeFor[SNSAPI]()} {
 		for i := range typ.NumMethod() {
 			if name := typ.Method(i).Name; !strings.HasPrefix(name, "Get") && !strings.HasPrefix(name, "List") {

@@ -331,7 +331,7 @@ func TestCheckQueueDLQRetention(t *testing.T) {
 	}
 }
 
-func TestParseQueueURL(t *testing.T) {
+func TestPreflightParseQueueURL(t *testing.T) {
 	for _, tc := range []struct {
 		url  string
 		want queueID
@@ -357,7 +357,7 @@ func TestParseQueueURL(t *testing.T) {
 	}
 }
 
-func TestParseQueueARN(t *testing.T) {
+func TestPreflightParseQueueARN(t *testing.T) {
 	if got, err := parseQueueARN("arn:aws-cn:sqs:cn-north-1:123456789012:q"); err != nil || got != (queueID{"cn-north-1", account, "q"}) {
 		t.Errorf("got %+v, %v", got, err)
 	}
@@ -368,7 +368,7 @@ func TestParseQueueARN(t *testing.T) {
 	}
 }
 
-func TestHuman(t *testing.T) {
+func TestPreflightHuman(t *testing.T) {
 	for d, want := range map[time.Duration]string{
 		30 * time.Second: "30s", time.Minute: "1m", time.Hour: "1h", 90 * time.Minute: "1h30m",
 		4 * 24 * time.Hour: "4d", 25 * time.Hour: "25h", 61 * time.Second: "1m1s",
