@@ -6,6 +6,7 @@
 // Usage:
 //
 //	worker run --config FILE
+//	worker check --config FILE   (pre-flight: read-only checks of the AWS setup)
 //
 // Every config key can also come from INVALIDATOR_<KEY>; AWS settings come
 // from the SDK's own chain (credentials, AWS_REGION, AWS_ENDPOINT_URL_SQS,
@@ -31,6 +32,8 @@ const usage = `usage: worker <command> [flags]
 
 commands:
   run --config FILE   run the worker (every key may come from INVALIDATOR_<KEY>)
+  check --config FILE [--json]
+                      pre-flight: read-only checks of credentials, queue, DLQ and distributions
   enqueue --queue-url URL --distribution ID [--tag T]... [PATH... | -]
                       queue invalidations (paths from stdin when none are given)
   redrive --from DLQ_URL [--to QUEUE_URL] [--distribution ID] [--reason CODE] [--max N] [--dry-run]
@@ -51,6 +54,8 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "run":
 		return runWorker(args[1:], environ, stderr)
+	case "check":
+		return runCheck(args[1:], environ, stdout, stderr)
 	case "enqueue":
 		return runEnqueue(args[1:], environ, os.Stdin, stdout, stderr)
 	case "redrive":
