@@ -3,6 +3,7 @@
 // trying it out by hand:
 //
 //	cfsim --addr 127.0.0.1:8090 --distributions E1,E2 --deny E3 \
+//	      --tenants dt_a=E1,dt_b=E1 \
 //	      --complete-after 15s --throttle-rate 0.5 --audit audit.jsonl
 //	AWS_ENDPOINT_URL_CLOUDFRONT=http://127.0.0.1:8090 worker run --config …
 //
@@ -141,7 +142,9 @@ func logRequests(next http.Handler, log *zap.Logger) http.Handler {
 			zap.String("method", r.Method),
 			zap.String("path", r.URL.RequestURI()),
 			zap.Int("status", sw.status),
-			zap.String("request_id", w.Header().Get("x-amzn-RequestId")),
+			// cfsim sets the header under CloudFront's spelling, not Go's
+			// canonical one, so Header().Get would not find it.
+			zap.String("request_id", strings.Join(w.Header()["x-amzn-RequestId"], ",")),
 			zap.Duration("took", time.Since(start)))
 	})
 }

@@ -17,9 +17,15 @@ import (
 //	GET  /_sim/healthz   200 "ok"
 
 // AuditEntry is one accepted (newly created, so billed) invalidation.
+// Distribution is the distribution whose caches it clears: for a tenant's
+// invalidation, the tenant's parent. Tenant is the distribution tenant it
+// was created for, empty (and left out of the JSON) for a distribution's
+// own. The pricing page bills paths per account with no word on tenants, so
+// a tenant's paths are billed like any others.
 type AuditEntry struct {
 	Time            time.Time `json:"time"`
 	Distribution    string    `json:"distribution"`
+	Tenant          string    `json:"tenant,omitempty"`
 	ID              string    `json:"id"`
 	CallerReference string    `json:"caller_reference"`
 	Paths           []string  `json:"paths"`
@@ -28,7 +34,10 @@ type AuditEntry struct {
 // Stats are the simulator's counters.
 type Stats struct {
 	// Requests counts API answers by operation (CreateInvalidation,
-	// GetInvalidation, ListInvalidations, Unknown) and outcome: Created,
+	// GetInvalidation, ListInvalidations,
+	// CreateInvalidationForDistributionTenant,
+	// GetInvalidationForDistributionTenant,
+	// ListInvalidationsForDistributionTenant, Unknown) and outcome: Created,
 	// Reused (same CallerReference and paths), OK, or the error code.
 	Requests map[string]map[string]int `json:"requests"`
 	// Invalidations is how many invalidations were created.
@@ -66,13 +75,16 @@ func (s *Server) count(op, outcome string) {
 }
 
 // record books a newly created invalidation; callers hold s.mu.
-func (s *Server) record(distID string, inv *invalidation) {
+func (s *Server) record(res *resource, inv *invalidation) {
 	e := AuditEntry{
 		Time:            inv.created.UTC(),
-		Distribution:    distID,
+		Distribution:    res.distributionID(),
 		ID:              inv.id,
 		CallerReference: inv.ref,
 		Paths:           slices.Clone(inv.paths),
+	}
+	if res.kind == kindTenant {
+		e.Tenant = res.id
 	}
 	s.audit = append(s.audit, e)
 	s.stats.invalidations++
@@ -112,9 +124,9 @@ func (s *Server) Stats() Stats {
 		st.Requests[op] = maps.Clone(byOutcome)
 	}
 	now := s.opts.Now()
-	for _, d := range s.dists {
-		d.inProgress(now)
-		st.InProgress += len(d.active)
+	for _, d := range s.dists { // one pool per distribution, its tenants included
+		d.pool.inProgress(now)
+		st.InProgress += len(d.pool.active)
 	}
 	return st
 }
@@ -126,7 +138,7 @@ func (s *Server) CompleteAll() int {
 	defer s.mu.Unlock()
 	now, n := s.opts.Now(), 0
 	for _, d := range s.dists {
-		n += d.complete(now)
+		n += d.pool.complete(now)
 	}
 	return n
 }

@@ -13,10 +13,26 @@ import (
 
 // Operation names, as the API model spells them; Stats counts by these.
 const (
-	opCreate  = "CreateInvalidation"
-	opGet     = "GetInvalidation"
-	opList    = "ListInvalidations"
-	opUnknown = "Unknown"
+	opCreate       = "CreateInvalidation"
+	opGet          = "GetInvalidation"
+	opList         = "ListInvalidations"
+	opTenantCreate = "CreateInvalidationForDistributionTenant"
+	opTenantGet    = "GetInvalidationForDistributionTenant"
+	opTenantList   = "ListInvalidationsForDistributionTenant"
+	opUnknown      = "Unknown"
+)
+
+// endpoint is one resource kind's three operations. Both kinds share every
+// rule: batch validation, CallerReference reuse, the throttle bucket, the
+// faults, the audit log and the counters.
+type endpoint struct {
+	kind              kind
+	create, get, list string // operation names
+}
+
+var (
+	distributionEndpoint = endpoint{kindDistribution, opCreate, opGet, opList}
+	tenantEndpoint       = endpoint{kindTenant, opTenantCreate, opTenantGet, opTenantList}
 )
 
 // Outcomes of successful requests in Stats; failed ones count by error code.
@@ -72,10 +88,21 @@ func (s *Server) injectFault() (reply, bool) {
 	return errReply(errServiceUnavailable()), true
 }
 
-// lookup resolves a distribution id; callers hold s.mu.
-func (s *Server) lookup(id, op string) (*distribution, *apiError) {
+// lookup resolves the resource a request names: a denied id is
+// AccessDenied; an unknown distribution NoSuchDistribution and an unknown
+// tenant EntityNotFound (404, "The entity was not found."), the only
+// not-found error the model gives the three tenant operations. Callers hold
+// s.mu.
+func (s *Server) lookup(e endpoint, id, op string) (*resource, *apiError) {
 	if s.denied[id] {
-		return nil, errAccessDenied(op, id)
+		return nil, errAccessDenied(op, e.kind, id)
+	}
+	if e.kind == kindTenant {
+		t, ok := s.tenants[id]
+		if !ok {
+			return nil, errEntityNotFound(id)
+		}
+		return t, nil
 	}
 	d, ok := s.dists[id]
 	if !ok {
@@ -84,8 +111,8 @@ func (s *Server) lookup(id, op string) (*distribution, *apiError) {
 	return d, nil
 }
 
-func (s *Server) create(r *http.Request) reply {
-	distID := r.PathValue("dist")
+func (s *Server) create(e endpoint, r *http.Request) reply {
+	resID := r.PathValue("res")
 	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxBody))
 	if err != nil {
 		return errReply(bodyError(err))
@@ -96,7 +123,7 @@ func (s *Server) create(r *http.Request) reply {
 	if s.bucket != nil && !s.bucket.take(now) {
 		return errReply(errThrottling())
 	}
-	d, aerr := s.lookup(distID, opCreate)
+	res, aerr := s.lookup(e, resID, e.create)
 	if aerr != nil {
 		return errReply(aerr)
 	}
@@ -104,7 +131,7 @@ func (s *Server) create(r *http.Request) reply {
 	if aerr != nil {
 		return errReply(aerr)
 	}
-	return s.admit(d, b, now)
+	return s.admit(res, b, now)
 }
 
 func bodyError(err error) *apiError {
@@ -116,22 +143,30 @@ func bodyError(err error) *apiError {
 
 // admit creates the invalidation, or returns the earlier one for a reused
 // CallerReference; callers hold s.mu.
-func (s *Server) admit(d *distribution, b batch, now time.Time) reply {
-	inv, reused, aerr := d.admit(b, now, s.limits(), s.opts.ConflictAsInvalidArgument)
+func (s *Server) admit(res *resource, b batch, now time.Time) reply {
+	inv, reused, aerr := res.admit(b, now, s.limits(), s.opts.ConflictAsInvalidArgument, s.newInvalidationID)
 	if aerr != nil {
 		return errReply(aerr)
 	}
 	outcome := outcomeReused
 	if !reused {
 		outcome = outcomeCreated
-		s.record(d.id, inv)
+		s.record(res, inv)
 	}
 	return reply{
 		status:   http.StatusCreated,
 		body:     invalidationDoc(inv, now),
-		location: location(d.id, inv.id),
+		location: location(res, inv.id),
 		outcome:  outcome,
 	}
+}
+
+// newInvalidationID hands out an id no distribution or tenant has used;
+// callers hold s.mu.
+func (s *Server) newInvalidationID() string {
+	id := newInvalidationID(s.invIDs)
+	s.invIDs[id] = true
+	return id
 }
 
 func (s *Server) limits() limits {
@@ -139,26 +174,34 @@ func (s *Server) limits() limits {
 }
 
 // location is the Location header CloudFront sends: always the public
-// endpoint, whatever host the request went to.
-func location(distID, invID string) string {
-	return "https://cloudfront.amazonaws.com/" + APIVersion + "/distribution/" + distID + "/invalidation/" + invID
+// endpoint, whatever host the request went to, under the resource the
+// invalidation was created for (the aws cli's example for
+// create-invalidation-for-distribution-tenant shows
+// https://cloudfront.amazonaws.com/2020-05-31/distribution-tenant/dt_…/invalidation/I…).
+func location(res *resource, invID string) string {
+	return "https://cloudfront.amazonaws.com/" + APIVersion + "/" + res.kind.segment() + "/" + res.id + "/invalidation/" + invID
 }
 
-func (s *Server) get(r *http.Request) reply {
+// get answers Get*. An invalidation belongs to the resource it was created
+// for: neither the model nor the guide says whether a tenant's invalidation
+// can be read through its parent distribution's endpoint or the other way
+// round, so the simulator keeps them apart and answers NoSuchInvalidation
+// across (both Get operations model it).
+func (s *Server) get(e endpoint, r *http.Request) reply {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	d, aerr := s.lookup(r.PathValue("dist"), opGet)
+	res, aerr := s.lookup(e, r.PathValue("res"), e.get)
 	if aerr != nil {
 		return errReply(aerr)
 	}
-	inv, ok := d.byID[r.PathValue("id")]
+	inv, ok := res.byID[r.PathValue("id")]
 	if !ok {
 		return errReply(errNoSuchInvalidation())
 	}
 	return reply{status: http.StatusOK, body: invalidationDoc(inv, s.opts.Now()), outcome: outcomeOK}
 }
 
-func (s *Server) list(r *http.Request) reply {
+func (s *Server) list(e endpoint, r *http.Request) reply {
 	q := r.URL.Query()
 	maxItems, aerr := parseMaxItems(q.Get("MaxItems"))
 	if aerr != nil {
@@ -166,12 +209,12 @@ func (s *Server) list(r *http.Request) reply {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	d, aerr := s.lookup(r.PathValue("dist"), opList)
+	res, aerr := s.lookup(e, r.PathValue("res"), e.list)
 	if aerr != nil {
 		return errReply(aerr)
 	}
 	marker := q.Get("Marker")
-	page, next, aerr := d.page(marker, maxItems)
+	page, next, aerr := res.page(marker, maxItems)
 	if aerr != nil {
 		return errReply(aerr)
 	}
@@ -195,6 +238,6 @@ func unsupported(r *http.Request) reply {
 	return errReply(&apiError{
 		status: http.StatusNotFound,
 		code:   "UnsupportedOperation",
-		msg:    "cfsim implements only the invalidation API: " + r.Method + " " + r.URL.Path,
+		msg:    "cfsim implements only the invalidation API (distributions and distribution tenants): " + r.Method + " " + r.URL.Path,
 	})
 }

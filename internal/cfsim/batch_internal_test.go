@@ -100,10 +100,13 @@ func countTakes(b *tokenBucket, at time.Time) int {
 }
 
 func TestPage(t *testing.T) {
-	d := newDistribution("E1")
+	d := newResource(kindDistribution, "E1", "", &pool{})
 	now := time.Unix(0, 0)
+	taken := map[string]bool{}
 	for _, ref := range []string{"a", "b", "c"} {
-		d.add(batch{ref: ref, paths: []string{"/x"}, files: 1}, now, 0)
+		id := newInvalidationID(taken)
+		taken[id] = true
+		d.add(id, batch{ref: ref, paths: []string{"/x"}, files: 1}, now, 0)
 	}
 	ids := func(p []*invalidation) (s []string) {
 		for _, inv := range p {

@@ -35,10 +35,19 @@ func errNoSuchInvalidation() *apiError {
 	return &apiError{status: http.StatusNotFound, code: "NoSuchInvalidation", msg: "The specified invalidation does not exist."}
 }
 
-func errAccessDenied(op, distID string) *apiError {
+// errEntityNotFound is the model's EntityNotFound (404, "The entity was not
+// found."): what the three tenant operations answer for an unknown tenant
+// (none of them models NoSuchDistribution).
+func errEntityNotFound(tenantID string) *apiError {
+	return &apiError{status: http.StatusNotFound, code: "EntityNotFound", msg: "The distribution tenant " + tenantID + " was not found."}
+}
+
+// errAccessDenied names the resource by its ARN: …:distribution/ID or
+// …:distribution-tenant/ID.
+func errAccessDenied(op string, k kind, id string) *apiError {
 	return &apiError{status: http.StatusForbidden, code: "AccessDenied", msg: fmt.Sprintf(
-		"User: arn:aws:iam::123456789012:user/test is not authorized to perform: cloudfront:%s on resource: arn:aws:cloudfront::123456789012:distribution/%s",
-		op, distID)}
+		"User: arn:aws:iam::123456789012:user/test is not authorized to perform: cloudfront:%s on resource: arn:aws:cloudfront::123456789012:%s/%s",
+		op, k.segment(), id)}
 }
 
 func errInvalidArgument(msg string) *apiError {
@@ -75,7 +84,9 @@ func errTooManyInvalidations(files, wildcards int, b batch, lim limits) *apiErro
 		files, lim.files, wildcards, lim.wildcards, b.files, b.wildcards)}
 }
 
-// errThrottling is what CloudFront answers a CreateInvalidation burst:
+// errThrottling is what CloudFront answers a CreateInvalidation burst
+// (the simulator answers a CreateInvalidationForDistributionTenant burst
+// alike, from the same account-wide bucket):
 // HTTP 400, Type Sender, "Rate exceeded". It is not in the model, but the
 // SDK's standard retryer retries the code "Throttling"
 // (retry.DefaultThrottleErrorCodes).
