@@ -53,6 +53,16 @@ type Distribution struct {
 	MaxHold time.Duration `yaml:"max_hold"`
 	// MonthlyBudgetUSD is this distribution's budget (0 = none).
 	MonthlyBudgetUSD float64 `yaml:"monthly_budget_usd"`
+	// CollapseMinDepth is origin protection: no wildcard the worker makes
+	// covers a directory shallower than this ("/" is depth 0, "/blog/" 1).
+	// nil means the default, 1: never "/*". Read it through
+	// [Config.CollapseMinDepth].
+	CollapseMinDepth *int `yaml:"collapse_min_depth"`
+	// OriginLag is for producers that enqueue before their change is live
+	// at the origin: an invalidation settles a message only if created at
+	// least this long after the message was sent (0 = the producer enqueues
+	// after the change is live, as the producers' guide asks).
+	OriginLag time.Duration `yaml:"origin_lag"`
 }
 
 // Config is the worker's configuration. See configs/worker.yaml for what
@@ -75,7 +85,12 @@ type Config struct {
 
 	QuotaReserveFiles     int           `yaml:"quota_reserve_files"`
 	QuotaReserveWildcards int           `yaml:"quota_reserve_wildcards"`
-	QuotaCacheTTL         time.Duration `yaml:"quota_cache_ttl"`
+	ViewMaxAge            time.Duration `yaml:"view_max_age"`
+	ViewRefresh           time.Duration `yaml:"view_refresh"`
+	ViewIdleRefresh       time.Duration `yaml:"view_idle_refresh"`
+	CloudFrontReadRate    float64       `yaml:"cloudfront_read_rate"`
+	ClockSkewMargin       time.Duration `yaml:"clock_skew_margin"`
+	FlushJitter           time.Duration `yaml:"flush_jitter"`
 	MaxHold               time.Duration `yaml:"max_hold"`
 	FreePathsPerMonth     int           `yaml:"free_paths_per_month"`
 	MonthlyBudgetUSD      float64       `yaml:"monthly_budget_usd"`
@@ -119,11 +134,34 @@ func Default() Config {
 
 		QuotaReserveFiles:     100,
 		QuotaReserveWildcards: 2,
-		QuotaCacheTTL:         15 * time.Second,
+		ViewMaxAge:            2 * time.Second,
+		ViewRefresh:           5 * time.Second,
+		ViewIdleRefresh:       time.Minute,
+		CloudFrontReadRate:    5,
+		ClockSkewMargin:       time.Second,
+		FlushJitter:           time.Second,
 		MaxHold:               time.Hour,
 		FreePathsPerMonth:     1000,
 		TrackCompletion:       true,
 	}
+}
+
+// DefaultCollapseMinDepth: by default the worker never invalidates "/*"
+// on its own.
+const DefaultCollapseMinDepth = 1
+
+// CollapseMinDepth is d's collapse_min_depth (default 1).
+func (c Config) CollapseMinDepth(d Distribution) int {
+	if d.CollapseMinDepth == nil {
+		return DefaultCollapseMinDepth
+	}
+	return *d.CollapseMinDepth
+}
+
+// Jitter is the random delay before a flush: flush_jitter, at most a
+// quarter of the window so it never dominates a message's latency.
+func (c Config) Jitter() time.Duration {
+	return min(c.FlushJitter, c.Window/4)
 }
 
 // IndexDirectories reports whether an invalidation of ".../index.html" in d

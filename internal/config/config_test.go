@@ -27,7 +27,12 @@ func TestDefault(t *testing.T) {
 
 		QuotaReserveFiles:     100,
 		QuotaReserveWildcards: 2,
-		QuotaCacheTTL:         15 * time.Second,
+		ViewMaxAge:            2 * time.Second,
+		ViewRefresh:           5 * time.Second,
+		ViewIdleRefresh:       time.Minute,
+		CloudFrontReadRate:    5,
+		ClockSkewMargin:       time.Second,
+		FlushJitter:           time.Second,
 		MaxHold:               time.Hour,
 		FreePathsPerMonth:     1000,
 		TrackCompletion:       true,
@@ -51,6 +56,26 @@ func TestIndexDirectories(t *testing.T) {
 		if got := (Config{}).IndexDirectories(Distribution{IndexDirectories: tc.set}); got != tc.want {
 			t.Errorf("IndexDirectories(%v) = %v, want %v", tc.set, got, tc.want)
 		}
+	}
+}
+
+func TestCollapseMinDepthAndJitter(t *testing.T) {
+	zero, two := 0, 2
+	for _, tc := range []struct {
+		set  *int
+		want int
+	}{{nil, 1}, {&zero, 0}, {&two, 2}} {
+		if got := (Config{}).CollapseMinDepth(Distribution{CollapseMinDepth: tc.set}); got != tc.want {
+			t.Errorf("CollapseMinDepth(%v) = %d, want %d", tc.set, got, tc.want)
+		}
+	}
+	c := Default()
+	if got := c.Jitter(); got != time.Second {
+		t.Errorf("jitter with a 10 s window = %v, want flush_jitter's 1 s", got)
+	}
+	c.Window = 2 * time.Second
+	if got := c.Jitter(); got != 500*time.Millisecond {
+		t.Errorf("jitter with a 2 s window = %v, want a quarter of it", got)
 	}
 }
 

@@ -34,6 +34,9 @@ func join(path, key string) string {
 // name, or "" when none is close enough to be a plausible typo. show
 // formats the candidate, e.g. as its environment variable.
 func didYouMean(name string, candidates []string, show func(string) string) string {
+	if now, ok := renamed[name]; ok {
+		return fmt.Sprintf(" (renamed: %s)", now)
+	}
 	best, bestDist := "", len(name)/2+1
 	for _, c := range candidates {
 		if d := editDistance(strings.ToLower(name), strings.ToLower(c)); d < bestDist {
@@ -65,4 +68,10 @@ func editDistance(a, b string) int {
 		prev = cur
 	}
 	return prev[len(b)]
+}
+
+// renamed keys of earlier releases, with what replaces them, so an old
+// config fails with a way forward rather than a guess.
+var renamed = map[string]string{
+	"quota_cache_ttl": `CloudFront's shared view replaced the quota cache: "view_max_age" bounds how old it may be when a submission reads it, "view_refresh" how often it is refreshed while there is work`,
 }

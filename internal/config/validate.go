@@ -58,9 +58,26 @@ const (
 	// each.
 	maxReserveFiles, maxReserveWildcards = 2999, 14
 
-	// The quota view is a ListInvalidations + GetInvalidation round; 1 s is
-	// the least that stays polite, 5 m the most that is still a live view.
-	minQuotaTTL, maxQuotaTTL = time.Second, 5 * time.Minute
+	// CloudFront's view: a refresh is a ListInvalidations call (plus a
+	// GetInvalidation per invalidation someone else made). Every 1 s is the
+	// politest busy cadence; past 5 m it is no live view. Reads are paced
+	// per process; CloudFront documents no rate for them, 100/s is far past
+	// polite.
+	maxViewMaxAge                  = 5 * time.Minute
+	minViewRefresh, maxViewRefresh = time.Second, 5 * time.Minute
+	maxViewIdleRefresh             = time.Hour
+	minReadRate, maxReadRate       = 0.1, 100
+
+	// Clocks of SQS (SentTimestamp) and CloudFront (CreateTime) are synced
+	// to well under a second; a margin of minutes would only re-bill.
+	maxSkew = 5 * time.Minute
+	// The random delay before a flush; it adds to every message's latency.
+	maxJitter = time.Minute
+	// collapse_min_depth: a path has far fewer levels than this.
+	maxMinDepth = 32
+	// origin_lag waits before invalidating; past an hour a producer should
+	// enqueue later instead.
+	maxOriginLag = time.Hour
 
 	// max_hold forces a coarser reduction; it must leave room under SQS's
 	// 12 h cap on a message's visibility for the submission itself.
@@ -97,7 +114,12 @@ func (c Config) problems() []error {
 		checkLogLevel(c.LogLevel),
 		intIn("quota_reserve_files", c.QuotaReserveFiles, 0, maxReserveFiles),
 		intIn("quota_reserve_wildcards", c.QuotaReserveWildcards, 0, maxReserveWildcards),
-		durationIn("quota_cache_ttl", c.QuotaCacheTTL, minQuotaTTL, maxQuotaTTL),
+		durationIn("view_max_age", c.ViewMaxAge, 0, maxViewMaxAge),
+		durationIn("view_refresh", c.ViewRefresh, minViewRefresh, maxViewRefresh),
+		durationIn("view_idle_refresh", c.ViewIdleRefresh, max(c.ViewRefresh, minViewRefresh), maxViewIdleRefresh),
+		floatIn("cloudfront_read_rate", c.CloudFrontReadRate, minReadRate, maxReadRate),
+		durationIn("clock_skew_margin", c.ClockSkewMargin, 0, maxSkew),
+		durationIn("flush_jitter", c.FlushJitter, 0, maxJitter),
 		durationIn("max_hold", c.MaxHold, minMaxHold, maxMaxHold),
 		intIn("free_paths_per_month", c.FreePathsPerMonth, 0, maxFreePaths),
 		nonNegative("monthly_budget_usd", c.MonthlyBudgetUSD),
@@ -200,6 +222,10 @@ func (d Distribution) problems(key string, seen map[string]string) []error {
 	if d.MaxHold != 0 {
 		errs = append(errs, durationIn(key+".max_hold", d.MaxHold, minMaxHold, maxMaxHold))
 	}
+	if d.CollapseMinDepth != nil {
+		errs = append(errs, intIn(key+".collapse_min_depth", *d.CollapseMinDepth, 0, maxMinDepth))
+	}
+	errs = append(errs, durationIn(key+".origin_lag", d.OriginLag, 0, maxOriginLag))
 	return errs
 }
 
@@ -268,6 +294,13 @@ func fmtDuration(d time.Duration) string {
 		s = strings.TrimSuffix(s, "0m")
 	}
 	return s
+}
+
+func floatIn(key string, v, lo, hi float64) error {
+	if v < lo || v > hi {
+		return problemf(key, "must be between %v and %v, got %v", lo, hi, v)
+	}
+	return nil
 }
 
 func nonNegative(key string, v float64) error {
