@@ -681,12 +681,12 @@ type lifecycle struct {
 }
 
 func (l *lifecycle) Start(context.Context, context.Context, consumer.Handler) {}
-func (l *lifecycle) Ready() <-chan struct{}                                 { return nil }
-func (l *lifecycle) StopReceiving()                                         {}
-func (l *lifecycle) WaitPollersFor(time.Duration) bool                      { return true }
-func (l *lifecycle) WaitPollers()                                           {}
-func (l *lifecycle) WaitBackground()                                        {}
-func (l *lifecycle) Held() int                                              { return 0 }
+func (l *lifecycle) Ready() <-chan struct{}                                   { return nil }
+func (l *lifecycle) StopReceiving()                                           {}
+func (l *lifecycle) WaitPollersFor(time.Duration) bool                        { return true }
+func (l *lifecycle) WaitPollers()                                             {}
+func (l *lifecycle) WaitBackground()                                          {}
+func (l *lifecycle) Held() int                                                { return 0 }
 func (l *lifecycle) ReleaseAll(context.Context) int {
 	l.released++
 	return 0
