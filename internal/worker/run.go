@@ -75,8 +75,12 @@ func (w *Worker) Shutdown(c Lifecycle, grace time.Duration, cancelRecv, cancelBg
 	c.StopReceiving()
 	w.draining.Store(true)
 	targets := w.led.Targets()
+	// Every held message counts as due now. Flushed in the background: a
+	// flush first looks at CloudFront, which may be slow, and the grace
+	// period counts from now.
+	var flushes sync.WaitGroup
 	for _, t := range targets {
-		w.flush(t) // every held message counts as due now
+		flushes.Go(func() { w.flush(t) })
 	}
 	w.log.Info("shutting down: receiving stopped, open batches flushed", zap.Int("distributions", len(targets)),
 		zap.Int("pending_messages", w.Pending()), zap.Int("held_messages", c.Held()), zap.Duration("grace", grace))
@@ -95,6 +99,7 @@ wait:
 	}
 	w.cancel() // stop CreateInvalidation calls and their retries
 	w.sched.Close()
+	flushes.Wait() // each returns at once now: its context is cancelled
 	w.mu.Lock()
 	w.stopped = true // a flush under way starts no submission now
 	w.mu.Unlock()

@@ -125,9 +125,9 @@ func (w *Worker) quotaRefused(target string, r coalesce.Request, s *ledger.Submi
 	w.mu.Unlock()
 	w.m.HeldPaths.WithLabelValues("quota_refused").Add(float64(len(r.Paths)))
 	log.Warn("too many invalidations in progress; holding the paths and retrying", zap.Duration("backoff", d), zap.Int("refusals", k+1))
+	w.led.Hold(target, until) // before the items stop being in flight: no flush in between
 	w.led.End(s, nil)
 	w.reserve(target, n, -1)
-	w.led.Hold(target, until)
 	w.rearm(target)
 }
 
@@ -154,11 +154,14 @@ func (w *Worker) refused(target string, r coalesce.Request, s *ledger.Submission
 	w.m.Requests.WithLabelValues(metrics.OutcomePermanent).Inc()
 	w.st.errored("cloudfront:permanent", err)
 	log.Error("CloudFront refused the request for good; dead-lettering its messages", zap.String("code", code), zap.Error(err))
+	// Out of the ledger before the items stop being in flight, so no flush
+	// plans them again in between.
+	refs := w.led.Reject(r.Messages)
 	w.led.End(s, nil)
 	w.reserve(target, n, -1)
 	rej := consumer.Rejection{Code: "cloudfront_" + code, Reason: err.Error()}
 	now := time.Now()
-	for _, ref := range w.led.Reject(r.Messages) {
+	for _, ref := range refs {
 		m := ref.(*consumer.Message)
 		w.st.deadLettered(rej.Code, rej.Reason, m.ID, m.Body, now)
 		_ = w.q.DeadLetter(w.ctx, m, rej)
