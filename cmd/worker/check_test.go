@@ -28,6 +28,7 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/acme/cf-invalidator/internal/cfsim"
+	"github.com/acme/cf-invalidator/internal/e2e"
 	"github.com/acme/cf-invalidator/internal/testenv"
 )
 
@@ -65,7 +66,7 @@ func checkRun(t *testing.T, e checkEnv, yaml string, extraEnv []string, args ...
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, workerBin, append([]string{"check", "--config", path}, args...)...)
+	cmd := exec.CommandContext(ctx, e2e.WorkerBin(), append([]string{"check", "--config", path}, args...)...)
 	cmd.Env = append(testenv.CleanEnv(), testenv.AWSEnv(e.sqsEndpoint, e.cfEndpoint)...)
 	cmd.Env = append(cmd.Env, "AWS_ENDPOINT_URL_SNS="+e.sqsEndpoint,
 		"AWS_SHARED_CREDENTIALS_FILE="+os.DevNull, "AWS_CONFIG_FILE="+os.DevNull)

@@ -35,7 +35,7 @@ const (
 	// one-request-per-message baseline.
 	quotaBudget = 4 * time.Minute
 	// quotaMaxRefusals: TooManyInvalidationsInProgress refusals tolerated per
-	// worker run. Two workers see the room through caches (quota_cache_ttl
+	// worker run. Two workers see the room through the view (view_max_age
 	// 1 s), so one may submit into room the other has just taken; each such
 	// race costs one refusal and a short backoff. More than a handful would
 	// mean the accounting is not working.
@@ -223,7 +223,7 @@ func runQuotaWorkers(t *testing.T, fq *testenv.Process, collapse string, ms []e2
 	// max_held 300 of 410 messages: neither worker can take the whole burst,
 	// so both share the distribution's quota whatever their start-up order.
 	ws := e2e.StartWorkers(t, 2, e2e.Config{QueueURL: queue, DLQURL: dlq, Window: "2s", Grace: "10s", Visibility: "30s",
-		MaxHeld: 300, MaxBackoff: "10s", QuotaCacheTTL: "1s", MaxHold: "30m",
+		MaxHeld: 300, MaxBackoff: "10s", ViewMaxAge: "1s", ViewRefresh: "1s", MaxHold: "30m",
 		Distributions: []e2e.Dist{{ID: quotaDist, Collapse: collapse}}}, proxy.URL, sim.URL)
 
 	// The queue drains, and the proxy saw every message deleted.

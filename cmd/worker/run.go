@@ -22,13 +22,17 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/acme/cf-invalidator/internal/cfview"
+	"github.com/acme/cf-invalidator/internal/collapse"
 	"github.com/acme/cf-invalidator/internal/completion"
 	"github.com/acme/cf-invalidator/internal/config"
 	"github.com/acme/cf-invalidator/internal/consumer"
+	"github.com/acme/cf-invalidator/internal/cost"
 	"github.com/acme/cf-invalidator/internal/httpserver"
 	"github.com/acme/cf-invalidator/internal/invalidate"
 	"github.com/acme/cf-invalidator/internal/message"
 	"github.com/acme/cf-invalidator/internal/metrics"
+	"github.com/acme/cf-invalidator/internal/policy"
 	"github.com/acme/cf-invalidator/internal/retry"
 	"github.com/acme/cf-invalidator/internal/worker"
 )
@@ -81,10 +85,9 @@ func newLogger(level string) (*zap.Logger, error) {
 
 // app is everything serve wires together.
 type app struct {
-	cons       *consumer.Consumer
-	w          *worker.Worker
-	http       *httpserver.Server
-	completion *completion.Tracker
+	cons *consumer.Consumer
+	w    *worker.Worker
+	http *httpserver.Server
 }
 
 func serve(cfg config.Config, log *zap.Logger) int {
@@ -95,29 +98,9 @@ func serve(cfg config.Config, log *zap.Logger) int {
 		log.Error("startup failed", zap.Error(err))
 		return exitFailure
 	}
-	// Not derived from ctx: a signal stops new receives (StopReceiving) but
-	// must not cancel a long poll under way — SQS would still deliver to it.
-	recvCtx, cancelRecv := context.WithCancel(context.Background())
-	defer cancelRecv()
-	bgCtx, cancelBg := context.WithCancel(context.Background())
-	defer cancelBg()
-	a.cons.Start(recvCtx, bgCtx, a.w.Handle)
-	if a.completion != nil {
-		go a.completion.Run(bgCtx)
-	}
 	log.Info("worker started", zap.String("queue_url", cfg.QueueURL), zap.Duration("window", cfg.Window),
 		zap.Int("pollers", cfg.Pollers), zap.Int("distributions", len(cfg.Distributions)), zap.String("version", version))
-	go func() {
-		select {
-		case <-a.cons.Ready():
-			a.setReady(true)
-			log.Info("receiving from SQS")
-		case <-ctx.Done():
-		}
-	}()
-	<-ctx.Done()
-	a.setReady(false)
-	a.w.Shutdown(a.cons, cfg.ShutdownGrace, cancelRecv, cancelBg)
+	a.w.Run(ctx, a.cons, cfg.ShutdownGrace, a.setReady)
 	if a.http != nil {
 		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		_ = a.http.Shutdown(sctx)
@@ -178,30 +161,18 @@ func build(ctx context.Context, cfg config.Config, log *zap.Logger) (*app, error
 	a.cons = consumer.New(sqsClient, consumer.Options{
 		QueueURL: cfg.QueueURL, DLQURL: cfg.DeadLetterQueueURL, Pollers: cfg.Pollers,
 		Visibility: cfg.VisibilityTimeout, MaxHeld: cfg.MaxHeld, Logger: log.Named("consumer"), Metrics: m,
+		OnLost: func(id string) { a.w.Lost(id) },
 	})
-	quotas, red, meter := gateParts(cfg, cfClient, m, log)
-	gate := worker.GateOptions{
-		Quota: quotaRoom{t: quotas, m: m}, Reducer: red, Budget: meter,
-		DefaultMaxHold: cfg.MaxHold, MaxHold: map[string]time.Duration{},
-		PauseWhenOverBudget: cfg.PauseWhenOverBudget, Recheck: cfg.QuotaCacheTTL,
-	}
-	for _, d := range cfg.Distributions {
-		gate.MaxHold[d.ID] = cfg.MaxHoldFor(d)
-	}
+	view := cfview.New(viewOptions(cfg, cfClient, m, log.Named("view"), a))
+	var notify *completion.Notifier
 	if cfg.TrackCompletion {
-		a.completion = completion.New(cfClient, completion.Options{
-			Latency: m.CompletionLatency, Logger: log.Named("completion"), OnComplete: quotas.Completed,
-			Announcers: announcers(cfg, awsCfg, sqsClient),
-		})
-		gate.Watcher = a.completion
+		notify = completion.New(completion.Options{Latency: m.CompletionLatency, Logger: log.Named("completion"),
+			Announcers: announcers(cfg, awsCfg, sqsClient)})
 	}
-	a.w = worker.New(a.cons, invalidate.NewSubmitter(cfClient), dec, worker.Options{
-		Window: cfg.Window, SubmitConcurrency: cfg.SubmitConcurrency,
-		Backoff: retry.Backoff{Base: time.Second, Max: cfg.RetryMaxBackoff},
-		Logger:  log.Named("pipeline"), Metrics: m, Gate: gate,
-	})
+	a.w = worker.New(a.cons, invalidate.NewSubmitter(cfClient), dec, view, workerOptions(cfg, notify, m, log.Named("pipeline")))
+	a.w.SetStatusOptions(worker.StatusOptions{Aliases: aliases(cfg)})
 	if a.http != nil {
-		a.http.EnableAdmin(cfg.AdminToken, a.w)
+		a.http.EnableAdmin(cfg.AdminToken, adminAPI{a.w})
 		if cfg.DebugPprof {
 			a.http.EnablePprof()
 		}
@@ -209,6 +180,95 @@ func build(ctx context.Context, cfg config.Config, log *zap.Logger) (*app, error
 	reportDLQ(ctx, a.cons, log)
 	return a, nil
 }
+
+// viewOptions reads every allow-listed distribution (and, with
+// allow_all_distributions, any other the worker meets).
+func viewOptions(cfg config.Config, cf *cloudfront.Client, m *metrics.Metrics, log *zap.Logger, a *app) cfview.Options {
+	o := cfview.Options{
+		Sources:        map[string]cfview.Source{},
+		ActiveInterval: cfg.ViewRefresh, IdleInterval: cfg.ViewIdleRefresh,
+		ReadRate:       cfg.CloudFrontReadRate,
+		FleetReference: invalidate.IsWorkerReference,
+		OnInvalidation: func(inv cfview.Invalidation) { a.w.Observed(inv) },
+		OnCompleted:    func(inv cfview.Invalidation) { a.w.Completed(inv) },
+		OnRead: func(_, op string, err error) {
+			outcome := "ok"
+			if err != nil {
+				outcome = "error"
+			}
+			m.CloudFrontAPI.WithLabelValues(op, outcome).Inc()
+		},
+		Logger: log,
+	}
+	for _, d := range cfg.Distributions {
+		o.Sources[d.ID] = cfview.Distribution(cf, d.ID)
+	}
+	if cfg.AllowAllDistributions {
+		o.NewSource = func(id string) cfview.Source { return cfview.Distribution(cf, id) }
+	}
+	return o
+}
+
+// workerOptions maps the configuration onto the pipeline.
+func workerOptions(cfg config.Config, notify *completion.Notifier, m *metrics.Metrics, log *zap.Logger) worker.Options {
+	po := policy.Options{Targets: map[string]policy.Target{}, PauseWhenOverBudget: cfg.PauseWhenOverBudget,
+		Default: policy.Target{Collapse: collapse.Policy{MinDepth: config.DefaultCollapseMinDepth}, MaxHold: cfg.MaxHold}}
+	co := cost.Options{FreePaths: zeroMeansNone(cfg.FreePathsPerMonth), MonthlyBudgetUSD: cfg.MonthlyBudgetUSD,
+		DistributionBudgetUSD: map[string]float64{}}
+	lag := map[string]time.Duration{}
+	var targets []string
+	for _, d := range cfg.Distributions {
+		targets = append(targets, d.ID)
+		po.Targets[d.ID] = policy.Target{
+			Collapse: collapse.Policy{Never: d.Collapse == config.CollapseNever, MinPathsPerDir: d.CollapseMinPaths,
+				MinDepth: cfg.CollapseMinDepth(d)},
+			MaxHold: cfg.MaxHoldFor(d),
+		}
+		if d.MonthlyBudgetUSD > 0 {
+			co.DistributionBudgetUSD[d.ID] = d.MonthlyBudgetUSD
+		}
+		if d.OriginLag > 0 {
+			lag[d.ID] = d.OriginLag
+		}
+	}
+	o := worker.Options{
+		Window: cfg.Window, Skew: cfg.ClockSkewMargin, Lag: lag, Jitter: cfg.Jitter(), ViewMaxAge: cfg.ViewMaxAge,
+		Recheck: cfg.ViewRefresh, SubmitConcurrency: cfg.SubmitConcurrency,
+		Backoff: retry.Backoff{Base: time.Second, Max: cfg.RetryMaxBackoff},
+		Limits:  policy.Limits{ReserveFiles: cfg.QuotaReserveFiles, ReserveWildcards: cfg.QuotaReserveWildcards},
+		Gate:    policy.New(po), Cost: co, Targets: targets,
+		Logger: log, Metrics: m, Version: version,
+	}
+	if notify != nil {
+		o.Notifier = notify
+	}
+	return o
+}
+
+func aliases(cfg config.Config) map[string][]string {
+	out := map[string][]string{}
+	for _, d := range cfg.Distributions {
+		out[d.ID] = d.Aliases
+	}
+	return out
+}
+
+// zeroMeansNone maps the config's 0 ("none": no free tier) to the cost
+// package's negative, where 0 means its default.
+func zeroMeansNone(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
+}
+
+// adminAPI adapts the pipeline to the admin endpoints (pause and resume
+// every distribution).
+type adminAPI struct{ w *worker.Worker }
+
+func (a adminAPI) Pause(reason string) { _ = a.w.Pause("", reason, "admin-api") }
+func (a adminAPI) Resume()             { _ = a.w.Resume("", "admin-api") }
+func (a adminAPI) Status() any         { return a.w.Snapshot(context.Background()) }
 
 // reportDLQ says at startup where poison will go, so a missing DLQ is seen
 // before the first bad message.

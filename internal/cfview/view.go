@@ -95,7 +95,7 @@ type Invalidation struct {
 	// Completed is when the view first saw it completed (zero before).
 	Completed time.Time
 	// Sized: Files, Wildcards and Origin are known (fetched, or own).
-	Sized           bool
+	Sized            bool
 	Files, Wildcards int
 	// Items are canonical (paths.Canonical); kept for ItemHorizon after
 	// creation, nil after that or before it is sized.
@@ -122,6 +122,9 @@ func isCompleted(status string) bool { return strings.EqualFold(status, "Complet
 type Options struct {
 	// Sources are the targets and how to read each.
 	Sources map[string]Source
+	// NewSource makes the Source of a target Ensure meets that is not in
+	// Sources (allow_all_distributions); nil refuses such targets.
+	NewSource func(target string) Source
 	// Refresh cadence; see the package comment.
 	ActiveInterval, IdleInterval time.Duration
 	// ReadRate and ReadBurst bound List and Get calls, all targets together.
@@ -192,6 +195,8 @@ type View struct {
 
 	mu      sync.Mutex
 	targets map[string]*target
+	runCtx  context.Context // set by Run: targets Ensure adds start their loops in it
+	runWG   *sync.WaitGroup
 }
 
 type target struct {
@@ -225,8 +230,32 @@ func New(o Options) *View {
 	return v
 }
 
+// Ensure adds target if the view does not know it (a distribution the
+// allow-list does not name, under allow_all_distributions) and reports
+// whether the view has it.
+func (v *View) Ensure(id string) bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if _, ok := v.targets[id]; ok {
+		return true
+	}
+	if v.o.NewSource == nil {
+		return false
+	}
+	t := &target{id: id, src: v.o.NewSource(id), byID: map[string]*Invalidation{}, sizer: make(chan struct{}, 1)}
+	v.targets[id] = t
+	if v.runCtx != nil {
+		ctx := v.runCtx
+		v.runWG.Go(func() { v.loop(ctx, t) })
+		v.runWG.Go(func() { v.sizeLoop(ctx, t) })
+	}
+	return true
+}
+
 // Targets returns the target ids, sorted.
 func (v *View) Targets() []string {
+	v.mu.Lock()
+	defer v.mu.Unlock()
 	out := make([]string, 0, len(v.targets))
 	for id := range v.targets {
 		out = append(out, id)
@@ -239,11 +268,15 @@ func (v *View) Targets() []string {
 // invalidations, then the month's history, then on the cadence of the
 // package comment.
 func (v *View) Run(ctx context.Context) {
-	var wg sync.WaitGroup
+	wg := &sync.WaitGroup{}
+	v.mu.Lock()
+	v.runCtx, v.runWG = ctx, wg
 	for _, t := range v.targets {
 		wg.Go(func() { v.loop(ctx, t) })
 		wg.Go(func() { v.sizeLoop(ctx, t) })
 	}
+	v.mu.Unlock()
+	<-ctx.Done()
 	wg.Wait()
 }
 
@@ -304,11 +337,12 @@ func (v *View) SetActive(target string, active bool) {
 // it if needed (concurrent callers share one refresh). It returns the
 // refresh's error; the view then stays as it was.
 func (v *View) Fresh(ctx context.Context, target string, maxAge time.Duration) error {
+	v.mu.Lock()
 	t := v.targets[target]
 	if t == nil {
+		v.mu.Unlock()
 		return fmt.Errorf("cloudfront view: unknown target %s", target)
 	}
-	v.mu.Lock()
 	fresh := !t.listed.IsZero() && v.o.Now().Sub(t.listed) <= maxAge
 	v.mu.Unlock()
 	if fresh {
@@ -520,8 +554,10 @@ func countItems(items []string) (files, wildcards int) {
 // Submitted records an invalidation this process created, at once: its
 // items are known (never fetched), and it counts for quota and spend before
 // CloudFront's list shows it. An invalidation already completed (moto
-// answers COMPLETED at once) is reported to OnCompleted now.
-func (v *View) Submitted(inv Invalidation) {
+// answers COMPLETED at once) is reported to OnCompleted now. It reports
+// whether the id was new to the view: a reused CallerReference brings back
+// an invalidation it may already know, which is not billed again.
+func (v *View) Submitted(inv Invalidation) bool {
 	now := v.o.Now()
 	if inv.Created.IsZero() {
 		inv.Created = now
@@ -532,10 +568,11 @@ func (v *View) Submitted(inv Invalidation) {
 	t := v.targets[inv.Target]
 	if t == nil {
 		v.mu.Unlock()
-		return
+		return false
 	}
 	var evs []event
-	if r := t.byID[inv.ID]; r != nil {
+	r0, known := t.byID[inv.ID]
+	if r := r0; known {
 		// Listed before this call (or a reused CallerReference's earlier one).
 		inv.seen, inv.Completed = r.seen, r.Completed
 		if isCompleted(r.Status) {
@@ -552,6 +589,7 @@ func (v *View) Submitted(inv Invalidation) {
 	}
 	v.mu.Unlock()
 	v.emit(evs)
+	return !known
 }
 
 // pruneLocked forgets what no reader needs: items past the horizon, and

@@ -296,7 +296,7 @@ func TestMonthHistoryRebuildsSpend(t *testing.T) {
 		now := time.Now()
 		src := &fakeSource{}
 		src.add(detail("OLD", now.Add(-20*24*time.Hour), "Completed", "", "/last-month")) // December 1999
-		for i := range 200 { // the last 200 hours, all in January
+		for i := range 200 {                                                              // the last 200 hours, all in January
 			src.add(detail(fmt.Sprintf("I%03d", i), now.Add(-time.Duration(200-i)*time.Hour), "Completed", "", "/a", "/b/*", "#t"))
 		}
 		v := newTestView(src, nil, Options{ReadRate: 1000, ReadBurst: 1000})

@@ -56,6 +56,13 @@ type Policy struct {
 	// paths, counted over its whole subtree (0 or less = 2, so that a
 	// single path is never traded for a wildcard).
 	MinPathsPerDir int
+	// MinDepth is origin protection: no new wildcard may cover a directory
+	// shallower than this. The root "/" has depth 0, "/blog/" 1,
+	// "/blog/2024/" 2. 0 allows "/*"; 1 allows "/blog/*" but never "/*".
+	// A broad wildcard drops every cached object under it, and a CMS that
+	// sent "/*" bursts took its own origin down under the refill; how broad
+	// the worker may go is the operator's choice. Force obeys it too.
+	MinDepth int
 }
 
 // Result is a reduction of the input.
@@ -133,7 +140,7 @@ func Fit(paths []string, room Headroom, p Policy) Result {
 	if minPaths <= 0 {
 		minPaths = defaultMinPathsPerDir
 	}
-	return fit(paths, room, !p.Never, minPaths)
+	return fit(paths, room, !p.Never, minPaths, max(p.MinDepth, 0))
 }
 
 // Force is Fit for a batch that has waited too long: it ignores the policy
@@ -141,12 +148,13 @@ func Fit(paths []string, room Headroom, p Policy) Result {
 // that whatever fits at all is submitted. A single path may become the
 // wildcard of its directory when only wildcard room is left. Fits is false
 // only when nothing can fit: no wildcard room and too many files, or more
-// cache tags than file room.
-func Force(paths []string, room Headroom) Result {
-	return fit(paths, room, true, 1)
+// cache tags than file room. minDepth is the policy's MinDepth: origin
+// protection holds even for a batch that waited too long.
+func Force(paths []string, room Headroom, minDepth int) Result {
+	return fit(paths, room, true, 1, max(minDepth, 0))
 }
 
-func fit(in []string, room Headroom, collapse bool, minPaths int) Result {
+func fit(in []string, room Headroom, collapse bool, minPaths, minDepth int) Result {
 	uniq := slices.Clone(in)
 	slices.Sort(uniq)
 	uniq = slices.Compact(uniq)
@@ -158,7 +166,7 @@ func fit(in []string, room Headroom, collapse bool, minPaths int) Result {
 		return Result{Paths: kept, Replaced: covered, Fits: fits(count(kept), room)}
 	}
 	t := buildTree(kept)
-	if !t.refine(room, minPaths) {
+	if !t.refine(room, minPaths, minDepth) {
 		return Result{Paths: kept, Replaced: covered, Fits: false}
 	}
 	return Result{Paths: t.emit(), Replaced: t.replaced(uniq, covered), Fits: true}
@@ -343,19 +351,27 @@ func (t *tree) sum(n *node) counts {
 	return c
 }
 
-// refine runs the top-down search; false if not even "/*" fits or may be used.
-func (t *tree) refine(room Headroom, minPaths int) bool {
-	if t.root.size() < minPaths {
-		return false
+// refine runs the top-down search; false if not even the coarsest
+// reduction allowed ("/*", or the directories at minDepth) fits.
+func (t *tree) refine(room Headroom, minPaths, minDepth int) bool {
+	f := &frontier{}
+	if minDepth == 0 {
+		if t.root.size() < minPaths {
+			return false
+		}
+		t.root.state = collapsed
+		t.used = counts{files: t.extra.files, wildcards: t.extra.wildcards + 1}
+		*f = append(*f, t.root)
+	} else {
+		t.used = t.extra
+		*f = t.floor(t.root, minPaths, minDepth, nil)
 	}
-	t.root.state = collapsed
-	t.used = counts{files: t.extra.files, wildcards: t.extra.wildcards + 1}
 	if !fits(t.used, room) {
 		return false
 	}
+	heap.Init(f)
 	// Every collapsed directory holds a wildcard slot, so the frontier and
 	// the blocked list stay within room.Wildcards entries.
-	f := &frontier{t.root}
 	var blocked []*node
 	for f.Len() > 0 {
 		n := heap.Pop(f).(*node)
@@ -378,6 +394,37 @@ func (t *tree) refine(room Headroom, minPaths int) bool {
 		}
 	}
 	return true
+}
+
+// floor opens every directory shallower than minDepth, whatever the room:
+// their own paths are sent as they are, and each subdirectory at minDepth
+// starts collapsed (or listed, if too small to collapse). It returns the
+// collapsed ones.
+func (t *tree) floor(n *node, minPaths, minDepth int, out []*node) []*node {
+	if n.self { // an input wildcard this broad is the producer's, sent as it is
+		n.state = listed
+		t.used.wildcards += n.total.wildcards
+		t.used.files += n.total.files
+		return out
+	}
+	n.state = opened
+	t.used.files += len(n.files)
+	t.used.wildcards += len(n.wilds)
+	for _, ch := range n.children {
+		switch {
+		case ch.depth < minDepth:
+			out = t.floor(ch, minPaths, minDepth, out)
+		case ch.size() < minPaths || (ch.total.files == 0 && ch.total.wildcards == 1):
+			ch.state = listed
+			t.used.files += ch.total.files
+			t.used.wildcards += ch.total.wildcards
+		default:
+			ch.state = collapsed
+			t.used.wildcards++
+			out = append(out, ch)
+		}
+	}
+	return out
 }
 
 // frontier is a heap of collapsed directories, shallowest first, then

@@ -313,7 +313,7 @@ func TestFit(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var got Result
 			if tc.force {
-				got = Force(tc.in, tc.room)
+				got = Force(tc.in, tc.room, 0)
 			} else {
 				got = Fit(tc.in, tc.room, tc.policy)
 			}
@@ -401,7 +401,7 @@ func TestFitProperties(t *testing.T) {
 		force := rng.IntN(4) == 0
 		var r Result
 		if force {
-			r = Force(in, room)
+			r = Force(in, room, 0)
 		} else {
 			r = Fit(in, room, policy)
 		}
@@ -511,7 +511,7 @@ func TestFitDoesNotModifyInput(t *testing.T) {
 	in := []string{"/b/2", "/b/1", "/a/2", "/a/1", "/a/1"}
 	orig := slices.Clone(in)
 	Fit(in, Headroom{1, 1}, Policy{})
-	Force(in, Headroom{0, 1})
+	Force(in, Headroom{0, 1}, 0)
 	if !slices.Equal(in, orig) {
 		t.Fatalf("input changed: %q, was %q", in, orig)
 	}
@@ -559,5 +559,63 @@ func BenchmarkFit100k(b *testing.B) {
 			b.ReportMetric(float64(c.files), "files")
 			b.ReportMetric(float64(c.wildcards), "wildcards")
 		})
+	}
+}
+
+func TestMinDepthIsNeverCrossed(t *testing.T) {
+	var in []string
+	for i := range 40 {
+		in = append(in, fmt.Sprintf("/a/%d.html", i), fmt.Sprintf("/b/x/%d.html", i), fmt.Sprintf("/b/y/%d.html", i))
+	}
+	in = append(in, "/index.html", "/feed.xml")
+	tests := []struct {
+		name     string
+		room     Headroom
+		minDepth int
+		fits     bool
+		want     []string // wildcards the result must hold
+	}{
+		{"depth 1 collapses top directories, never /*", Headroom{Files: 10, Wildcards: 2}, 1, true, []string{"/a/*", "/b/*"}},
+		{"depth 1 with one wildcard slot cannot fit", Headroom{Files: 10, Wildcards: 1}, 1, false, nil},
+		{"depth 0 may use /*", Headroom{Files: 10, Wildcards: 1}, 0, true, []string{"/*"}},
+		{"depth 2 keeps /b/x/* and /b/y/*, lists /a/", Headroom{Files: 45, Wildcards: 5}, 2, true, []string{"/b/x/*", "/b/y/*"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, r := range []Result{Fit(in, tt.room, Policy{MinDepth: tt.minDepth}), Force(in, tt.room, tt.minDepth)} {
+				if r.Fits != tt.fits {
+					t.Fatalf("fits = %v, want %v (%q)", r.Fits, tt.fits, r.Paths)
+				}
+				if !r.Fits {
+					continue
+				}
+				for _, w := range tt.want {
+					if !slices.Contains(r.Paths, w) {
+						t.Errorf("result %q lacks %s", r.Paths, w)
+					}
+				}
+				for _, p := range r.Paths {
+					if strings.HasSuffix(p, "*") && strings.Count(p, "/")-1 < tt.minDepth {
+						t.Errorf("wildcard %s is shallower than depth %d", p, tt.minDepth)
+					}
+				}
+				checkCovers(t, in, r)
+			}
+		})
+	}
+}
+
+// checkCovers: every input path is in the result or covered by the
+// wildcard Replaced names, which is in the result.
+func checkCovers(t *testing.T, in []string, r Result) {
+	t.Helper()
+	for _, p := range in {
+		if slices.Contains(r.Paths, p) {
+			continue
+		}
+		w, ok := r.Replaced[p]
+		if !ok || !slices.Contains(r.Paths, w) || !strings.HasPrefix(p, strings.TrimSuffix(w, "*")) {
+			t.Errorf("%s is neither sent nor covered (replaced by %q)", p, w)
+		}
 	}
 }

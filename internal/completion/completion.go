@@ -1,31 +1,22 @@
-// Package completion follows accepted invalidations until CloudFront reports
-// them Completed, exports how long that took, frees their quota, and can
-// announce each completion — the invalidation id and the SQS message ids it
-// covered — so a CMS can show "cache cleared".
+// Package completion exports how long the worker's invalidations took to
+// complete and can announce each completion — the invalidation id and the
+// SQS message ids it served — so a CMS can show "cache cleared". Statuses
+// come from the shared CloudFront view (internal/cfview), which polls.
 package completion
 
 import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/cloudfront"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 )
-
-// cloudFrontAPI is the part of the CloudFront client the tracker uses.
-type cloudFrontAPI interface {
-	GetInvalidation(context.Context, *cloudfront.GetInvalidationInput, ...func(*cloudfront.Options)) (*cloudfront.GetInvalidationOutput, error)
-}
-
-var _ cloudFrontAPI = (*cloudfront.Client)(nil)
 
 // Announcement is what is published when an invalidation completes.
 type Announcement struct {
@@ -43,145 +34,87 @@ type Announcer interface {
 	Announce(ctx context.Context, a Announcement) error
 }
 
-// Options configures a Tracker.
+// Options configures a Notifier.
 type Options struct {
-	// Interval between GetInvalidation rounds; default 10 s. Invalidations
-	// usually take well over a minute, and every call counts against the
-	// account's CloudFront API rate.
-	Interval time.Duration
-	// OnComplete runs when an invalidation is seen Completed (quota
-	// accounting frees its paths).
-	OnComplete func(dist, id string)
 	Announcers []Announcer
-	Latency    prometheus.Observer
-	Logger     *zap.Logger
+	// Latency observes the time from creation to the first sight of
+	// Completed, in seconds.
+	Latency prometheus.Observer
+	Logger  *zap.Logger
 }
 
-type watched struct {
-	Announcement
-	errors int
+// Notifier announces completions of the worker's own invalidations. The
+// CloudFront view (internal/cfview) sees the statuses; the Notifier only
+// remembers which messages each own invalidation served and publishes.
+type Notifier struct {
+	o     Options
+	mu    sync.Mutex
+	msgs  map[string][]string // invalidation id → message ids, until completed
+	queue chan Announcement
+	done  chan struct{}
 }
 
-// Tracker polls GetInvalidation for every invalidation it watches.
-type Tracker struct {
-	api  cloudFrontAPI
-	opts Options
-	mu   sync.Mutex
-	w    map[string]*watched // by invalidation id
-}
+// announceQueue bounds the announcements waiting to be published; a
+// publisher that cannot keep up drops the newest (logged): an announcement
+// is a courtesy to a CMS, never a condition for deleting a message.
+const announceQueue = 1024
 
-// New returns a Tracker; call Run to start polling.
-func New(api cloudFrontAPI, o Options) *Tracker {
-	if o.Interval <= 0 {
-		o.Interval = 10 * time.Second
-	}
+// New returns a Notifier; Run publishes its announcements.
+func New(o Options) *Notifier {
 	if o.Logger == nil {
 		o.Logger = zap.NewNop()
 	}
-	return &Tracker{api: api, opts: o, w: map[string]*watched{}}
+	return &Notifier{o: o, msgs: map[string][]string{}, queue: make(chan Announcement, announceQueue), done: make(chan struct{})}
 }
 
-// Watch starts following an accepted invalidation. A status already final
-// (moto answers COMPLETED at once) completes it immediately.
-func (t *Tracker) Watch(dist, id, status string, messageIDs []string, paths int, createdAt time.Time) {
-	if createdAt.IsZero() {
-		createdAt = time.Now()
-	}
-	w := &watched{Announcement: Announcement{Event: "invalidation.completed", Distribution: dist, InvalidationID: id,
-		MessageIDs: messageIDs, Paths: paths, CreatedAt: createdAt}}
-	if isCompleted(status) {
-		t.complete(context.Background(), w, time.Now())
+// Watch remembers the messages an own invalidation served, for its
+// announcement.
+func (n *Notifier) Watch(id string, messageIDs []string) {
+	if len(n.o.Announcers) == 0 {
 		return
 	}
-	t.mu.Lock()
-	t.w[id] = w
-	t.mu.Unlock()
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.msgs[id] = messageIDs
 }
 
-// Watching returns how many invalidations are being followed.
-func (t *Tracker) Watching() int {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return len(t.w)
+// Completed records that an own invalidation was seen completed: the
+// latency is observed and the announcement queued.
+func (n *Notifier) Completed(dist, id string, paths int, created, completed time.Time) {
+	took := completed.Sub(created)
+	if n.o.Latency != nil {
+		n.o.Latency.Observe(max(took, 0).Seconds())
+	}
+	n.mu.Lock()
+	ids := n.msgs[id]
+	delete(n.msgs, id)
+	n.mu.Unlock()
+	n.o.Logger.Info("invalidation completed", zap.String("distribution", dist), zap.String("invalidation_id", id),
+		zap.Duration("took", took), zap.Int("messages", len(ids)))
+	if len(n.o.Announcers) == 0 {
+		return
+	}
+	a := Announcement{Event: "invalidation.completed", Distribution: dist, InvalidationID: id, MessageIDs: ids,
+		Paths: paths, CreatedAt: created, CompletedAt: completed}
+	select {
+	case n.queue <- a:
+	default:
+		n.o.Logger.Warn("completion announcement dropped: the publishers are behind", zap.String("invalidation_id", id))
+	}
 }
 
-// isCompleted compares without case: CloudFront says "Completed", moto
-// "COMPLETED".
-func isCompleted(status string) bool { return strings.EqualFold(status, "Completed") }
-
-// Run polls until ctx ends.
-func (t *Tracker) Run(ctx context.Context) {
-	tick := time.NewTicker(t.opts.Interval)
-	defer tick.Stop()
+// Run publishes queued announcements until ctx ends, then returns.
+func (n *Notifier) Run(ctx context.Context) {
 	for {
 		select {
-		case <-tick.C:
-			t.poll(ctx)
+		case a := <-n.queue:
+			for _, an := range n.o.Announcers {
+				if err := an.Announce(ctx, a); err != nil {
+					n.o.Logger.Warn("completion announcement failed", zap.String("invalidation_id", a.InvalidationID), zap.Error(err))
+				}
+			}
 		case <-ctx.Done():
 			return
-		}
-	}
-}
-
-// maxPollErrors: after this many failed GetInvalidation calls in a row an
-// invalidation is dropped from tracking (logged); quota accounting still
-// learns of its completion from ListInvalidations.
-const maxPollErrors = 30
-
-func (t *Tracker) poll(ctx context.Context) {
-	t.mu.Lock()
-	ids := make([]*watched, 0, len(t.w))
-	for _, w := range t.w {
-		ids = append(ids, w)
-	}
-	t.mu.Unlock()
-	for _, w := range ids {
-		out, err := t.api.GetInvalidation(ctx, &cloudfront.GetInvalidationInput{
-			DistributionId: aws.String(w.Distribution), Id: aws.String(w.InvalidationID),
-		})
-		if ctx.Err() != nil {
-			return
-		}
-		if err != nil {
-			t.failed(w, err)
-			continue
-		}
-		if out.Invalidation != nil && isCompleted(aws.ToString(out.Invalidation.Status)) {
-			t.mu.Lock()
-			delete(t.w, w.InvalidationID)
-			t.mu.Unlock()
-			t.complete(ctx, w, time.Now())
-		}
-	}
-}
-
-func (t *Tracker) failed(w *watched, err error) {
-	w.errors++
-	log := t.opts.Logger.With(zap.String("distribution", w.Distribution), zap.String("invalidation_id", w.InvalidationID))
-	if w.errors < maxPollErrors {
-		log.Warn("cloudfront GetInvalidation failed", zap.Error(err), zap.Int("failures", w.errors))
-		return
-	}
-	log.Error("giving up following invalidation", zap.Error(err))
-	t.mu.Lock()
-	delete(t.w, w.InvalidationID)
-	t.mu.Unlock()
-}
-
-func (t *Tracker) complete(ctx context.Context, w *watched, now time.Time) {
-	w.CompletedAt = now
-	took := now.Sub(w.CreatedAt)
-	if t.opts.Latency != nil {
-		t.opts.Latency.Observe(took.Seconds())
-	}
-	t.opts.Logger.Info("invalidation completed", zap.String("distribution", w.Distribution),
-		zap.String("invalidation_id", w.InvalidationID), zap.Duration("took", took), zap.Int("messages", len(w.MessageIDs)))
-	if t.opts.OnComplete != nil {
-		t.opts.OnComplete(w.Distribution, w.InvalidationID)
-	}
-	for _, a := range t.opts.Announcers {
-		if err := a.Announce(ctx, w.Announcement); err != nil {
-			t.opts.Logger.Warn("completion announcement failed", zap.String("invalidation_id", w.InvalidationID), zap.Error(err))
 		}
 	}
 }

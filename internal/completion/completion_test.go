@@ -3,21 +3,17 @@ package completion
 import (
 	"context"
 	"encoding/json"
-	"net/http/httptest"
 	"slices"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/cloudfront"
-	cftypes "github.com/aws/aws-sdk-go-v2/service/cloudfront/types"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
-	"github.com/acme/cf-invalidator/internal/cfsim"
 	"github.com/acme/cf-invalidator/internal/testenv"
 )
 
@@ -50,60 +46,27 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// TestFollowsToCompleted runs against the CloudFront simulator through the
-// real SDK: an invalidation completes 300 ms after creation.
-func TestFollowsToCompleted(t *testing.T) {
-	sim := httptest.NewServer(cfsim.New(cfsim.Options{Distributions: []string{"E1"}, CompleteAfter: 300 * time.Millisecond}))
-	defer sim.Close()
-	cf := cloudfront.NewFromConfig(testenv.AWSConfig(), func(o *cloudfront.Options) { o.BaseEndpoint = aws.String(sim.URL) })
-	out, err := cf.CreateInvalidation(context.Background(), &cloudfront.CreateInvalidationInput{
-		DistributionId: aws.String("E1"),
-		InvalidationBatch: &cftypes.InvalidationBatch{CallerReference: aws.String("r1"),
-			Paths: &cftypes.Paths{Quantity: aws.Int32(1), Items: []string{"/a"}}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+func TestCompletedObservesLatencyAndAnnounces(t *testing.T) {
 	rec := &recorder{}
-	hist := prometheus.NewHistogram(prometheus.HistogramOpts{Name: "x"})
-	var completed []string
-	var mu sync.Mutex
-	tr := New(cf, Options{Interval: 50 * time.Millisecond, Announcers: []Announcer{rec}, Latency: hist,
-		OnComplete: func(dist, id string) { mu.Lock(); completed = append(completed, dist+"/"+id); mu.Unlock() }})
+	h := prometheus.NewHistogram(prometheus.HistogramOpts{Name: "x", Buckets: []float64{1, 10, 100}})
+	n := New(Options{Announcers: []Announcer{rec}, Latency: h})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go tr.Run(ctx)
-	id := aws.ToString(out.Invalidation.Id)
-	tr.Watch("E1", id, aws.ToString(out.Invalidation.Status), []string{"m2", "m1"}, 1, aws.ToTime(out.Invalidation.CreateTime))
-	if tr.Watching() != 1 {
-		t.Fatal("InProgress invalidation not watched")
-	}
-	waitFor(t, "completion", func() bool { return len(rec.list()) == 1 })
+	go n.Run(ctx)
+	n.Watch("I1", []string{"m1", "m2"})
+	created := time.Now().Add(-12 * time.Second)
+	n.Completed("E1", "I1", 3, created, created.Add(12*time.Second))
+	waitFor(t, "announcement", func() bool { return len(rec.list()) == 1 })
 	a := rec.list()[0]
-	if a.InvalidationID != id || a.Distribution != "E1" || !slices.Equal(a.MessageIDs, []string{"m2", "m1"}) {
+	if a.InvalidationID != "I1" || !slices.Equal(a.MessageIDs, []string{"m1", "m2"}) || a.Paths != 3 || a.Event != "invalidation.completed" {
 		t.Fatalf("announcement %+v", a)
 	}
-	if took := a.CompletedAt.Sub(a.CreatedAt); took < 300*time.Millisecond {
-		t.Fatalf("completed after %v, before the simulator's 300ms", took)
-	}
 	var m dto.Metric
-	_ = hist.Write(&m)
-	if m.GetHistogram().GetSampleCount() != 1 {
-		t.Fatal("latency not observed")
+	if err := h.Write(&m); err != nil {
+		t.Fatal(err)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if !slices.Equal(completed, []string{"E1/" + id}) || tr.Watching() != 0 {
-		t.Fatalf("OnComplete calls %v, watching %d", completed, tr.Watching())
-	}
-}
-
-func TestAlreadyCompletedAnyCase(t *testing.T) {
-	rec := &recorder{}
-	tr := New(nil, Options{Announcers: []Announcer{rec}})
-	tr.Watch("E1", "I1", "COMPLETED", []string{"m1"}, 1, time.Time{}) // moto's spelling
-	if len(rec.list()) != 1 || tr.Watching() != 0 {
-		t.Fatalf("a COMPLETED status should complete at once: %d announcements, %d watched", len(rec.list()), tr.Watching())
+	if m.Histogram.GetSampleCount() != 1 || m.Histogram.GetSampleSum() != 12 {
+		t.Fatalf("latency histogram: %d samples, sum %v", m.Histogram.GetSampleCount(), m.Histogram.GetSampleSum())
 	}
 }
 
@@ -133,8 +96,12 @@ func TestAnnouncersAgainstMoto(t *testing.T) {
 		Attributes: map[string]string{"RawMessageDelivery": "true"}}); err != nil {
 		t.Fatal(err)
 	}
-	tr := New(nil, Options{Announcers: []Announcer{SQS{sq, aws.ToString(direct.QueueUrl)}, SNS{sn, aws.ToString(topic.TopicArn)}}})
-	tr.Watch("E1", "I9", "Completed", []string{"m1", "m2"}, 3, time.Now().Add(-time.Minute))
+	n := New(Options{Announcers: []Announcer{SQS{sq, aws.ToString(direct.QueueUrl)}, SNS{sn, aws.ToString(topic.TopicArn)}}})
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go n.Run(runCtx)
+	n.Watch("I9", []string{"m1", "m2"})
+	n.Completed("E1", "I9", 3, time.Now().Add(-time.Minute), time.Now())
 	for _, q := range []string{aws.ToString(direct.QueueUrl), aws.ToString(viaTopic.QueueUrl)} {
 		out, err := sq.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(q), WaitTimeSeconds: 2})
 		if err != nil || len(out.Messages) != 1 {

@@ -78,6 +78,11 @@ type Options struct {
 	Metrics  *metrics.Metrics
 	// Backoff paces retries of failed SQS calls; zero means 1 s .. 30 s.
 	Backoff retry.Backoff
+	// OnLost is told of every message the consumer stops holding without
+	// deleting, dead-lettering or releasing it: SQS refused its receipt
+	// handle (the lease is gone, it will be redelivered). The pipeline
+	// forgets it too.
+	OnLost func(id string)
 }
 
 // Consumer receives, holds and settles SQS messages.

@@ -122,7 +122,9 @@ func (c *Consumer) retryable(failed []types.BatchResultErrorEntry, byEntry map[s
 		if f.SenderFault && code != "InternalError" {
 			c.log.Warn("sqs "+op+" entry refused; message lease lost, it will be redelivered",
 				zap.String("message_id", id), zap.String("code", code), zap.String("reason", aws.ToString(f.Message)))
-			c.forget(id)
+			if _, held := c.forget(id); held && c.opts.OnLost != nil {
+				c.opts.OnLost(id)
+			}
 			continue
 		}
 		again = append(again, id)

@@ -1,27 +1,31 @@
-// Package cost meters the invalidation paths CloudFront bills and checks
-// them against monthly budgets.
+// Package cost turns the month's billed invalidation paths into an
+// estimate in USD and a verdict per monthly budget.
 //
 // CloudFront pricing: the first 1,000 invalidation paths a month are free
 // per account; each path after that costs $0.005; a wildcard path counts as
-// one path, however many objects it drops. A month is a calendar month in
-// UTC.
+// one path, however many objects it drops; a cache tag is one path too. A
+// month is a calendar month in UTC.
 //
-// The figures are an estimate. The meter starts at zero when the process
-// starts: the worker does not know what this account was billed earlier in
-// the month — by an earlier run, another replica, a person or another tool —
-// unless that is handed to it with Seed. A Meter per process also cannot see
-// what other replicas record.
+// The paths come from CloudFront's own history (internal/cfview): every
+// invalidation of the allow-listed distributions created this month,
+// whoever made it, because that is what AWS bills. So the figure survives
+// restarts and is the same on every replica. Two limits: the free tier
+// belongs to the account, and the worker sees only its own distributions —
+// invalidations of other distributions use the free tier too (lower
+// free_paths_per_month to what is left for the worker). The estimate of
+// one distribution is its share of the account's bill, pro rata.
 //
-// The free tier belongs to the account, so a distribution's share of the
-// bill is attributed in order of use: the paths seeded first, then those
-// recorded, take the free 1,000 until they are gone; every later path is
-// billed to the distribution that used it.
+// While a distribution's history is not fully known (at start, before every
+// invalidation of the month was fetched), the paths are a range: the known
+// ones, up to each unknown invalidation counted as the largest CloudFront
+// accepts. Budgets are judged on the top of the range, so nothing is spent
+// that could cross one; before the history is listed at all there is no
+// top, and a budget allows no spending (State Unknown).
 package cost
 
 import (
+	"math"
 	"slices"
-	"sync"
-	"time"
 )
 
 // Defaults for Options (CloudFront pricing, "Invalidation requests").
@@ -31,29 +35,28 @@ const (
 	DefaultNearFraction = 0.8
 )
 
-// Options configures a Meter; zero values take the defaults.
+// Options configures the estimate; zero values take the defaults.
 type Options struct {
 	// FreePaths is the free tier per account and calendar month (UTC): 1,000.
 	// 0 means that default; a negative value means no free tier.
 	FreePaths int
 	// PricePerPath is the price of each path beyond it in USD: 0.005.
 	PricePerPath float64
-	// MonthlyBudgetUSD is the budget for the whole account; 0 means none.
+	// MonthlyBudgetUSD is the budget for the account's paths the worker
+	// sees; 0 means none.
 	MonthlyBudgetUSD float64
-	// DistributionBudgetUSD holds budgets per distribution id; absent or 0
+	// DistributionBudgetUSD holds budgets per distribution; absent or 0
 	// means none.
 	DistributionBudgetUSD map[string]float64
 	// NearFraction: a budget is "near" from this share of it on: 0.8.
 	NearFraction float64
-	// Now is the clock (time.Now); it decides the month.
-	Now func() time.Time
 }
 
 func (o Options) withDefaults() Options {
 	switch {
 	case o.FreePaths == 0:
 		o.FreePaths = DefaultFreePaths
-	case o.FreePaths < 0: // no free tier (already used up by other tooling)
+	case o.FreePaths < 0:
 		o.FreePaths = 0
 	}
 	if o.PricePerPath <= 0 {
@@ -62,19 +65,17 @@ func (o Options) withDefaults() Options {
 	if o.NearFraction <= 0 || o.NearFraction > 1 {
 		o.NearFraction = DefaultNearFraction
 	}
-	if o.Now == nil {
-		o.Now = time.Now
-	}
 	return o
 }
 
-// State is where spending stands against a budget.
+// State is where spending stands against the budgets that apply.
 type State int
 
 const (
-	Under State = iota // below NearFraction of every budget that applies
-	Near               // at or above NearFraction of a budget
-	Over               // a budget is spent: reached or passed
+	Under   State = iota // below NearFraction of every budget that applies
+	Near                 // at or above NearFraction of a budget
+	Over                 // a budget is spent: reached or passed
+	Unknown              // a budget applies and the month's paths are not known yet
 )
 
 func (s State) String() string {
@@ -85,200 +86,131 @@ func (s State) String() string {
 		return "near"
 	case Over:
 		return "over"
+	case Unknown:
+		return "unknown"
 	}
-	return "unknown"
+	return "invalid"
+}
+
+// Usage is one distribution's month so far.
+type Usage struct {
+	Target string
+	// Paths billed by the invalidations whose size is known.
+	Paths int
+	// Upper is the most it can be (Paths plus each unknown invalidation at
+	// its largest); Bounded is false when there is no such bound yet.
+	Upper   int
+	Bounded bool
+}
+
+// Estimate is the verdict for the account and each distribution.
+type Estimate struct {
+	// Paths and USD are the known figures (the bottom of the range).
+	Paths int
+	USD   float64
+	// Exact: every distribution's month is known to the path.
+	Exact   bool
+	Targets map[string]TargetEstimate
+}
+
+// TargetEstimate is one distribution's part.
+type TargetEstimate struct {
+	Paths int
+	USD   float64 // its pro-rata share of the account's bill
+	Exact bool
+	// State is the worse of its own budget's and the account's.
+	State State
+	// Remaining is how many more paths may be billed for it without
+	// crossing a budget, judged on the top of the range; -1 when no budget
+	// applies.
+	Remaining int
 }
 
 // epsilon absorbs float rounding when dollars are compared with a budget
 // (a thousandth of a cent).
 const epsilon = 1e-5
 
-// Meter counts billed paths per distribution for the current month. It is
-// safe for concurrent use.
-type Meter struct {
-	o Options
-
-	mu    sync.Mutex // guards everything below
-	month time.Time  // first instant of the month counted, UTC
-	paths map[string]int
-	total int
-	// free is each distribution's share of the free tier. seeds and early
-	// keep, in order, the uses that may hold a share: every Seed, and each
-	// Record made while the free tier was not used up (at most FreePaths of
-	// them), so a later Seed can move the free tier to the paths used first.
-	free  map[string]int
-	seeds []use
-	early []use
-}
-
-type use struct {
-	dist  string
-	paths int
-}
-
-// New returns a Meter for o, with its zero values defaulted.
-func New(o Options) *Meter {
-	m := &Meter{o: o.withDefaults()}
-	m.reset(monthOf(m.o.Now()))
-	return m
-}
-
-func monthOf(t time.Time) time.Time {
-	t = t.UTC()
-	return time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, time.UTC)
-}
-
-func (m *Meter) reset(month time.Time) {
-	m.month = month
-	m.paths = map[string]int{}
-	m.free = map[string]int{}
-	m.total = 0
-	m.seeds = nil
-	m.early = nil
-}
-
-// roll starts a new month when the clock has left the one counted; callers
-// hold m.mu.
-func (m *Meter) roll() {
-	if month := monthOf(m.o.Now()); !month.Equal(m.month) {
-		m.reset(month)
+// Assess estimates the month from usages (one per distribution).
+func (o Options) Assess(usages []Usage) Estimate {
+	o = o.withDefaults()
+	e := Estimate{Exact: true, Targets: make(map[string]TargetEstimate, len(usages))}
+	upper, bounded := 0, true
+	for _, u := range usages {
+		e.Paths += u.Paths
+		upper += u.Upper
+		bounded = bounded && u.Bounded
+		e.Exact = e.Exact && u.Bounded && u.Upper == u.Paths
 	}
-}
-
-// Record books paths billed for dist now (a wildcard is one path).
-func (m *Meter) Record(dist string, paths int) {
-	if paths <= 0 {
-		return
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.roll()
-	if left := m.o.FreePaths - m.freeUsed(); left > 0 {
-		m.free[dist] += min(paths, left)
-		m.early = append(m.early, use{dist, paths})
-	}
-	m.paths[dist] += paths
-	m.total += paths
-}
-
-// Seed books paths billed for dist earlier this month, before the process
-// started (from the billing console, Cost Explorer or a previous run's
-// state). Seeded paths count as used before anything recorded, so they take
-// the free tier first. Seed is meant for start-up; a later call is added to
-// the month as well.
-func (m *Meter) Seed(dist string, paths int) {
-	if paths <= 0 {
-		return
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.roll()
-	m.seeds = append(m.seeds, use{dist, paths})
-	m.paths[dist] += paths
-	m.total += paths
-	m.attribute()
-}
-
-// attribute shares the free tier out again, in order of use; callers hold
-// m.mu.
-func (m *Meter) attribute() {
-	clear(m.free)
-	left := m.o.FreePaths
-	for _, u := range slices.Concat(m.seeds, m.early) {
-		if left == 0 {
-			break
+	billed := max(0, e.Paths-o.FreePaths)
+	e.USD = o.usd(billed)
+	accountRemaining := -1
+	accountState := Under
+	if b := o.MonthlyBudgetUSD; b > 0 {
+		if !bounded {
+			accountState, accountRemaining = Unknown, 0
+		} else {
+			allowed := o.paths(b) + o.FreePaths // paths the budget pays for, plus the free ones
+			accountRemaining = max(0, allowed-upper)
+			accountState = o.state(o.usd(max(0, upper-o.FreePaths)), b)
 		}
-		n := min(u.paths, left)
-		m.free[u.dist] += n
-		left -= n
 	}
+	for _, u := range usages {
+		te := TargetEstimate{Paths: u.Paths, Exact: u.Bounded && u.Upper == u.Paths, State: accountState, Remaining: accountRemaining}
+		if e.Paths > 0 {
+			te.USD = e.USD * float64(u.Paths) / float64(e.Paths)
+		}
+		if b := o.DistributionBudgetUSD[u.Target]; b > 0 {
+			own, rem := Unknown, 0
+			if u.Bounded {
+				// The top of its range, every further path at full price:
+				// whether the free tier is left is the account's business.
+				spent := 0.0
+				if upper > 0 {
+					spent = o.usd(max(0, upper-o.FreePaths)) * float64(u.Upper) / float64(upper)
+				}
+				own = o.state(spent, b)
+				rem = max(0, o.paths(b-spent))
+			}
+			te.State = max(te.State, own)
+			if te.Remaining < 0 || rem < te.Remaining {
+				te.Remaining = rem
+			}
+		}
+		e.Targets[u.Target] = te
+	}
+	return e
 }
 
-func (m *Meter) freeUsed() int { return min(m.total, m.o.FreePaths) }
+func (o Options) usd(paths int) float64 { return float64(paths) * o.PricePerPath }
 
-// Paths returns the paths booked for dist this month.
-func (m *Meter) Paths(dist string) int {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.roll()
-	return m.paths[dist]
+// paths is how many paths usd buys (rounded down).
+func (o Options) paths(usd float64) int {
+	if usd <= 0 {
+		return 0
+	}
+	return int(math.Floor(usd/o.PricePerPath + epsilon))
 }
 
-// TotalPaths returns the paths booked for the account this month.
-func (m *Meter) TotalPaths() int {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.roll()
-	return m.total
-}
-
-// EstimatedUSD returns dist's share of this month's bill: its paths beyond
-// its share of the free tier, at PricePerPath.
-func (m *Meter) EstimatedUSD(dist string) float64 {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.roll()
-	return m.usd(m.paths[dist] - m.free[dist])
-}
-
-// TotalUSD returns this month's estimated bill for the account.
-func (m *Meter) TotalUSD() float64 {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.roll()
-	return m.usd(m.total - m.freeUsed())
-}
-
-func (m *Meter) usd(billed int) float64 { return float64(billed) * m.o.PricePerPath }
-
-// State returns the worse of dist's own budget state and the account's.
-func (m *Meter) State(dist string) State {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.roll()
-	own := m.state(m.usd(m.paths[dist]-m.free[dist]), m.o.DistributionBudgetUSD[dist])
-	all := m.state(m.usd(m.total-m.freeUsed()), m.o.MonthlyBudgetUSD)
-	return max(own, all)
-}
-
-func (m *Meter) state(spent, budget float64) State {
+func (o Options) state(spent, budget float64) State {
 	switch {
 	case budget <= 0:
 		return Under
 	case spent >= budget-epsilon:
 		return Over
-	case spent >= m.o.NearFraction*budget-epsilon:
+	case spent >= o.NearFraction*budget-epsilon:
 		return Near
 	}
 	return Under
 }
 
-// WouldExceed reports whether billing paths more for dist now would take
-// dist's budget or the account's past its amount. Paths still inside the
-// free tier cost nothing.
-func (m *Meter) WouldExceed(dist string, paths int) bool {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.roll()
-	if paths <= 0 {
-		return false
+// Budgets returns the distributions with a budget of their own, sorted.
+func (o Options) Budgets() []string {
+	var out []string
+	for id, b := range o.DistributionBudgetUSD {
+		if b > 0 {
+			out = append(out, id)
+		}
 	}
-	billed := paths - min(paths, m.o.FreePaths-m.freeUsed())
-	if billed == 0 {
-		return false
-	}
-	exceeds := func(spent, budget float64) bool {
-		return budget > 0 && spent > budget+epsilon
-	}
-	own := m.usd(m.paths[dist] - m.free[dist] + billed)
-	all := m.usd(m.total - m.freeUsed() + billed)
-	return exceeds(own, m.o.DistributionBudgetUSD[dist]) || exceeds(all, m.o.MonthlyBudgetUSD)
-}
-
-// Month returns the first instant (UTC) of the month being counted.
-func (m *Meter) Month() time.Time {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.roll()
-	return m.month
+	slices.Sort(out)
+	return out
 }

@@ -31,7 +31,13 @@ type Config struct {
 	LogLevel              string  `yaml:"log_level,omitempty"`
 	QuotaReserveFiles     *int    `yaml:"quota_reserve_files,omitempty"`
 	QuotaReserveWildcards *int    `yaml:"quota_reserve_wildcards,omitempty"`
-	QuotaCacheTTL         string  `yaml:"quota_cache_ttl,omitempty"`
+	ViewMaxAge            string  `yaml:"view_max_age,omitempty"`
+	ViewRefresh           string  `yaml:"view_refresh,omitempty"`
+	ViewIdleRefresh       string  `yaml:"view_idle_refresh,omitempty"`
+	CloudFrontReadRate    float64 `yaml:"cloudfront_read_rate,omitempty"`
+	ClockSkewMargin       string  `yaml:"clock_skew_margin,omitempty"`
+	FlushJitter           string  `yaml:"flush_jitter,omitempty"`
+	AdminToken            string  `yaml:"admin_token,omitempty"`
 	MaxHold               string  `yaml:"max_hold,omitempty"`
 	FreePathsPerMonth     *int    `yaml:"free_paths_per_month,omitempty"`
 	MonthlyBudgetUSD      float64 `yaml:"monthly_budget_usd,omitempty"`
@@ -57,6 +63,8 @@ type Dist struct {
 	CollapseMinPaths int        `yaml:"collapse_min_paths,omitempty"`
 	MaxHold          string     `yaml:"max_hold,omitempty"`
 	MonthlyBudgetUSD float64    `yaml:"monthly_budget_usd,omitempty"`
+	CollapseMinDepth *int       `yaml:"collapse_min_depth,omitempty"`
+	OriginLag        string     `yaml:"origin_lag,omitempty"`
 }
 
 // S3Source is one entry of distributions[].s3.

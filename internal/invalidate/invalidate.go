@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -28,6 +29,15 @@ var _ cloudFrontAPI = (*cloudfront.Client)(nil)
 // referenceVersion prefixes every CallerReference so the derivation can
 // change later without colliding with references made by this one.
 const referenceVersion = "cfinv1-"
+
+// referenceFamily starts every CallerReference this worker has made, of
+// any derivation version.
+const referenceFamily = "cfinv"
+
+// IsWorkerReference reports whether ref was made by this worker (any
+// process, any version): the CloudFront view tells a replica's
+// invalidations from a person's by it.
+func IsWorkerReference(ref string) bool { return strings.HasPrefix(ref, referenceFamily) }
 
 // CallerReference derives the request's CallerReference from the
 // distribution, the sorted SQS MessageIds it serves and its sorted paths.

@@ -36,14 +36,32 @@ type Metrics struct {
 	VisibilityExtends prometheus.Counter
 	Released          prometheus.Counter
 
-	HeldPaths         *prometheus.CounterVec // reason: quota|quota_refused|paused|over_budget
+	HeldPaths         *prometheus.CounterVec // reason: quota|quota_refused|paused|over_budget|budget_unknown|origin_floor
 	Collapses         *prometheus.CounterVec // distribution
-	Paused            prometheus.Gauge
+	Paused            *prometheus.GaugeVec   // distribution
 	BilledPaths       *prometheus.CounterVec // distribution
 	EstimatedCost     *prometheus.GaugeVec   // distribution
 	InProgress        *prometheus.GaugeVec   // distribution, kind=file|wildcard
 	CompletionLatency prometheus.Histogram
+
+	Settled       *prometheus.CounterVec // by: own|fleet|other|arrival
+	Deferred      prometheus.Counter
+	MaxHoldFloor  *prometheus.CounterVec // distribution
+	MonthPaths    *prometheus.GaugeVec   // distribution
+	MonthUnsized  *prometheus.GaugeVec   // distribution
+	SpendExact    *prometheus.GaugeVec   // distribution
+	BudgetState   *prometheus.GaugeVec   // distribution
+	ViewAge       *prometheus.GaugeVec   // distribution
+	CloudFrontAPI *prometheus.CounterVec // operation, outcome
 }
+
+// How a message was settled (label "by" of invalidator_messages_settled_total).
+const (
+	SettledOwn     = "own"     // an invalidation this process submitted
+	SettledFleet   = "fleet"   // another process of this worker (a replica, or before a restart)
+	SettledOther   = "other"   // a person's or another tool's invalidation
+	SettledArrival = "arrival" // covered already when it arrived
+)
 
 // New creates the collectors and registers them (plus the Go and process
 // collectors) on reg.
@@ -83,19 +101,41 @@ func New(reg prometheus.Registerer) *Metrics {
 			Help: "Paths held back instead of submitted, by reason (quota: no headroom; quota_refused: TooManyInvalidationsInProgress; paused; over_budget)."}, []string{"reason"}),
 		Collapses: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "invalidator_collapses_total",
 			Help: "Requests reduced with wildcards to fit CloudFront's in-progress headroom or a budget."}, []string{"distribution"}),
-		Paused: prometheus.NewGauge(prometheus.GaugeOpts{Name: "invalidator_paused",
-			Help: "1 while submissions are paused through the admin endpoint."}),
+		Paused: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "invalidator_paused",
+			Help: "1 while submissions for the distribution are paused (by an operator, for it or for all)."}, []string{"distribution"}),
 		BilledPaths: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "invalidator_billed_paths_total",
 			Help: "Paths in accepted invalidations (a wildcard is one path), by distribution."}, []string{"distribution"}),
 		EstimatedCost: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "invalidator_estimated_cost_usd",
-			Help: "Estimated invalidation cost this calendar month (UTC) after the free tier, by distribution; counts from process start."}, []string{"distribution"}),
+			Help: "Estimated invalidation cost this calendar month (UTC) after the free tier, by distribution: its pro-rata share, from CloudFront's history of every invalidation this month (see invalidator_month_spend_exact)."}, []string{"distribution"}),
 		InProgress: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "invalidator_in_progress_paths",
 			Help: "Paths in progress per distribution as last seen (own submissions and CloudFront's list), by kind (file, wildcard)."}, []string{"distribution", "kind"}),
 		CompletionLatency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "invalidator_completion_latency_seconds",
-			Help:    "Time from an invalidation's creation until it was seen Completed.",
-			Buckets: []float64{5, 15, 30, 60, 120, 300, 600, 900, 1800, 3600}}),
+			Help:    "Time from one of this process's invalidations' creation until the view saw it Completed (resolution: view_refresh).",
+			Buckets: []float64{1, 2, 5, 10, 15, 20, 30, 60, 120, 300, 900, 3600}}),
+		Settled: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "invalidator_messages_settled_total",
+			Help: "Messages whose every item was covered by invalidations created after they were sent, by whose invalidation settled the last item: own, fleet (another process of this worker), other (a person or tool), arrival (covered when it arrived)."}, []string{"by"}),
+		Deferred: prometheus.NewCounter(prometheus.CounterOpts{Name: "invalidator_items_deferred_total",
+			Help: "Items left out of a flush because an invalidation created within the last window covers them for other messages and only messages not yet due want them."}),
+		MaxHoldFloor: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "invalidator_max_hold_floor_total",
+			Help: "Requests past max_hold that stayed (partly) held because a broader wildcard would cross collapse_min_depth."}, []string{"distribution"}),
+		MonthPaths: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "invalidator_month_paths",
+			Help: "Paths billed this calendar month (UTC) by the distribution's invalidations whose size is known, whoever made them, from CloudFront's history."}, []string{"distribution"}),
+		MonthUnsized: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "invalidator_month_invalidations_unsized",
+			Help: "Invalidations of this month whose size is not fetched yet (each counted as the largest possible by budgets)."}, []string{"distribution"}),
+		SpendExact: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "invalidator_month_spend_exact",
+			Help: "1 when this month's history is fully known (listed back to the month's start, every invalidation sized), 0 while it is being rebuilt or was cut at the scan bound."}, []string{"distribution"}),
+		BudgetState: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "invalidator_budget_state",
+			Help: "Where the distribution stands against the budgets that apply: 0 under, 1 near (80%), 2 over, 3 unknown (history not known yet)."}, []string{"distribution"}),
+		ViewAge: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "invalidator_view_age_seconds",
+			Help: "Age of the CloudFront view of the distribution (since its last successful refresh began)."}, []string{"distribution"}),
+		CloudFrontAPI: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "invalidator_cloudfront_reads_total",
+			Help: "ListInvalidations and GetInvalidation calls of the CloudFront view, by operation and outcome (ok, error)."}, []string{"operation", "outcome"}),
 	}
-	reg.MustRegister(m.HeldPaths, m.Collapses, m.Paused, m.BilledPaths, m.EstimatedCost, m.InProgress, m.CompletionLatency)
+	reg.MustRegister(m.HeldPaths, m.Collapses, m.Paused, m.BilledPaths, m.EstimatedCost, m.InProgress, m.CompletionLatency,
+		m.Settled, m.Deferred, m.MaxHoldFloor, m.MonthPaths, m.MonthUnsized, m.SpendExact, m.BudgetState, m.ViewAge, m.CloudFrontAPI)
+	for _, by := range []string{SettledOwn, SettledFleet, SettledOther, SettledArrival} {
+		m.Settled.WithLabelValues(by)
+	}
 	reg.MustRegister(m.Received, m.Deleted, m.DeadLettered, m.Ignored, m.PoisonKept, m.PathsIn, m.PathsSubmitted,
 		m.Requests, m.Held, m.BatchAge, m.SubmitLatency, m.SQSErrors, m.VisibilityExtends, m.Released,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

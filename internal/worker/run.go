@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -9,14 +10,55 @@ import (
 	"github.com/acme/cf-invalidator/internal/consumer"
 )
 
-// Lifecycle is the part of the consumer Shutdown drives.
+// Lifecycle is the part of the consumer Run and Shutdown drive.
 type Lifecycle interface {
+	Start(recvCtx, bgCtx context.Context, h consumer.Handler)
+	Ready() <-chan struct{}
 	StopReceiving()
 	WaitPollers()
 	WaitPollersFor(d time.Duration) bool
 	WaitBackground()
 	Held() int
 	ReleaseAll(ctx context.Context) int
+}
+
+// Run runs the pipeline until ctx ends, then shuts down (see Shutdown); it
+// is the one owner of shutdown. onReady is told when receiving starts and
+// when shutdown begins.
+func (w *Worker) Run(ctx context.Context, c Lifecycle, grace time.Duration, onReady func(bool)) (released int) {
+	// Not derived from ctx: a signal stops new receives (StopReceiving) but
+	// must not cancel a long poll under way — SQS would still deliver to it.
+	recvCtx, cancelRecv := context.WithCancel(context.Background())
+	defer cancelRecv()
+	bgCtx, cancelBg := context.WithCancel(context.Background())
+	defer cancelBg()
+	var bg sync.WaitGroup
+	bg.Go(func() { w.view.Run(bgCtx) })
+	if w.o.Notifier != nil {
+		bg.Go(func() { w.o.Notifier.Run(bgCtx) })
+	}
+	bg.Go(func() { w.exportLoop(bgCtx) })
+	c.Start(recvCtx, bgCtx, w.Handle)
+	w.st.started = time.Now()
+	go func() {
+		select {
+		case <-c.Ready():
+			w.st.ready.Store(true)
+			if onReady != nil {
+				onReady(true)
+			}
+			w.log.Info("receiving from SQS")
+		case <-ctx.Done():
+		}
+	}()
+	<-ctx.Done()
+	w.st.ready.Store(false)
+	if onReady != nil {
+		onReady(false)
+	}
+	released = w.Shutdown(c, grace, cancelRecv, cancelBg)
+	bg.Wait()
+	return released
 }
 
 // pollDrain bounds the wait for long polls under way at shutdown: SQS's
@@ -31,8 +73,12 @@ const pollDrain = consumer.LongPoll + 5*time.Second
 func (w *Worker) Shutdown(c Lifecycle, grace time.Duration, cancelRecv, cancelBg context.CancelFunc) (released int) {
 	start := time.Now()
 	c.StopReceiving()
-	flushed := w.co.FlushAll()
-	w.log.Info("shutting down: receiving stopped, open batches flushed", zap.Int("batches", flushed),
+	w.draining.Store(true)
+	targets := w.led.Targets()
+	for _, t := range targets {
+		w.flush(t) // every held message counts as due now
+	}
+	w.log.Info("shutting down: receiving stopped, open batches flushed", zap.Int("distributions", len(targets)),
 		zap.Int("pending_messages", w.Pending()), zap.Int("held_messages", c.Held()), zap.Duration("grace", grace))
 	deadline := time.NewTimer(grace)
 	defer deadline.Stop()
@@ -48,8 +94,11 @@ wait:
 		}
 	}
 	w.cancel() // stop CreateInvalidation calls and their retries
+	w.sched.Close()
+	w.mu.Lock()
+	w.stopped = true // a flush under way starts no submission now
+	w.mu.Unlock()
 	w.subs.Wait()
-	w.co.Close()
 	cancelBg()
 	c.WaitBackground()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -5,10 +5,13 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/acme/cf-invalidator/internal/cfview"
 	"github.com/acme/cf-invalidator/internal/coalesce"
 	"github.com/acme/cf-invalidator/internal/consumer"
 	"github.com/acme/cf-invalidator/internal/invalidate"
+	"github.com/acme/cf-invalidator/internal/ledger"
 	"github.com/acme/cf-invalidator/internal/metrics"
+	"github.com/acme/cf-invalidator/internal/policy"
 	"github.com/acme/cf-invalidator/internal/retry"
 )
 
@@ -18,45 +21,45 @@ const logSample = 5
 // submit sends r until CloudFront accepts it, refuses it for good, or the
 // worker shuts down. Transient errors retry the same request, so its
 // CallerReference is the same and an answer lost on the wire cannot cause a
-// second invalidation.
-func (w *Worker) submit(r coalesce.Request) {
+// second invalidation. n is what r reserved of the headroom.
+func (w *Worker) submit(target string, r coalesce.Request, s *ledger.Submission, collapsed bool, n policy.Room) {
 	defer w.subs.Done()
-	log := w.log.With(zap.String("distribution", r.Distribution))
-	r, ok := w.gate(r, log)
-	if !ok {
-		return
-	}
-	log = log.With(zap.Int("paths", len(r.Paths)), zap.Int("messages", len(r.Messages)))
+	log := w.log.With(zap.String("distribution", target), zap.Int("paths", len(r.Paths)), zap.Int("messages", len(r.Messages)))
 	for attempt := 0; ; attempt++ {
 		if !w.acquire() {
+			w.abandon(target, s, n)
 			return
 		}
 		start := time.Now()
-		res, err := w.sub.Submit(w.ctx, invalidate.Request{Distribution: r.Distribution, Paths: r.Paths, MessageIDs: r.Messages})
+		res, err := w.sub.Submit(w.ctx, invalidate.Request{Distribution: target, Paths: r.Paths, MessageIDs: r.Messages})
 		w.m.SubmitLatency.Observe(time.Since(start).Seconds())
 		<-w.sem
 		if err == nil {
-			w.accepted(r, res, log)
+			w.accepted(target, r, s, collapsed, n, res, log)
 			return
 		}
 		if w.ctx.Err() != nil {
-			return // shutdown: the messages are released, not failed
+			w.abandon(target, s, n) // shutdown: the messages are released, not failed
+			return
 		}
 		class, code := invalidate.Classify(err)
 		switch class {
 		case invalidate.Permanent:
-			w.refused(r, code, err, log)
+			w.refused(target, r, s, n, code, err, log)
 			return
 		case invalidate.Quota:
 			w.m.Requests.WithLabelValues(metrics.OutcomeQuota).Inc()
-			w.quotaRefused(r, log)
+			w.st.errored("cloudfront:quota", err)
+			w.quotaRefused(target, r, s, n, log)
 			return
 		}
 		w.m.Requests.WithLabelValues(metrics.OutcomeTransient).Inc()
-		d := w.opts.Backoff.Delay(attempt)
+		w.st.errored("cloudfront:transient", err)
+		d := w.o.Backoff.Delay(attempt)
 		log.Warn("CreateInvalidation failed; retrying the same request", zap.String("code", code),
 			zap.Error(err), zap.Duration("backoff", d), zap.Int("attempt", attempt+1))
 		if !retry.Sleep(w.ctx, d) {
+			w.abandon(target, s, n)
 			return
 		}
 	}
@@ -71,106 +74,110 @@ func (w *Worker) acquire() bool {
 	}
 }
 
-func (w *Worker) accepted(r coalesce.Request, res invalidate.Result, log *zap.Logger) {
+// abandon gives a submission up without an answer (shutdown): its items
+// wait again; the messages are released.
+func (w *Worker) abandon(target string, s *ledger.Submission, n policy.Room) {
+	w.led.End(s, nil)
+	w.reserve(target, n, -1)
+}
+
+func (w *Worker) accepted(target string, r coalesce.Request, s *ledger.Submission, collapsed bool, n policy.Room,
+	res invalidate.Result, log *zap.Logger) {
+	created := res.CreatedAt
+	if created.IsZero() {
+		created = time.Now()
+	}
+	fresh := w.view.Submitted(cfview.Invalidation{Target: target, ID: res.ID, Created: created, Status: res.Status,
+		Items: r.Paths, Messages: len(r.Messages), Collapsed: collapsed})
+	w.reserve(target, n, -1)
 	w.m.Requests.WithLabelValues(metrics.OutcomeAccepted).Inc()
-	w.m.PathsSubmitted.Add(float64(len(r.Paths)))
+	if fresh { // a reused CallerReference brings back an invalidation billed before
+		w.m.PathsSubmitted.Add(float64(len(r.Paths)))
+		w.m.BilledPaths.WithLabelValues(target).Add(float64(len(r.Paths)))
+	}
+	if w.o.Notifier != nil {
+		w.o.Notifier.Watch(res.ID, r.Messages)
+	}
+	settled := w.led.End(s, &ledger.Invalidation{Target: target, ID: res.ID, Created: created, Items: r.Paths})
 	log.Info("invalidation accepted", zap.String("invalidation_id", res.ID), zap.String("status", res.Status),
-		zap.String("caller_reference", res.Reference), zap.Strings("sample_paths", r.Paths[:min(logSample, len(r.Paths))]))
-	g := w.opts.Gate
-	now := time.Now()
-	if g.Quota != nil {
-		g.Quota.Submitted(r.Distribution, res.ID, r.Paths, now)
-	}
-	if g.Budget != nil {
-		g.Budget.Record(r.Distribution, len(r.Paths))
-	}
-	w.m.BilledPaths.WithLabelValues(r.Distribution).Add(float64(len(r.Paths)))
-	if g.Watcher != nil {
-		g.Watcher.Watch(r.Distribution, res.ID, res.Status, r.Messages, len(r.Paths), res.CreatedAt)
-	}
+		zap.String("caller_reference", res.Reference), zap.Bool("new", fresh), zap.Int("settled", len(settled)),
+		zap.Strings("sample_paths", r.Paths[:min(logSample, len(r.Paths))]))
 	w.mu.Lock()
-	delete(w.quotaAttempts, r.Distribution)
-	w.mu.Unlock()
-	w.release(r)
-}
-
-// quotaRefused puts a request refused for quota back into the
-// distribution's group, which holds it for a growing backoff and merges
-// newer paths in.
-func (w *Worker) quotaRefused(r coalesce.Request, log *zap.Logger) {
-	w.mu.Lock()
-	n := w.quotaAttempts[r.Distribution]
-	w.quotaAttempts[r.Distribution] = n + 1
-	w.mu.Unlock()
-	d := w.opts.Backoff.Delay(n)
-	log.Warn("too many invalidations in progress; holding the paths and retrying", zap.Duration("backoff", d),
-		zap.Int("refusals", n+1))
-	w.hold(r, d, "quota_refused", log)
-}
-
-// release removes the obligation a request held on each of its messages.
-func (w *Worker) release(r coalesce.Request) {
-	w.mu.Lock()
-	var done []string
-	for _, id := range r.Messages {
-		if w.settleLocked(id, 1) {
-			done = append(done, id)
-		}
+	delete(w.quotaAttempts, target)
+	if w.waits[target].code == "backoff" {
+		delete(w.waits, target)
 	}
 	w.mu.Unlock()
-	w.deleteAll(done)
+	w.settle(settled, metrics.SettledOwn)
+	w.rearm(target)
 }
 
-// resubmit replaces r by parts: each part's messages take an obligation
-// before r gives up its own.
-func (w *Worker) resubmit(r coalesce.Request, parts []coalesce.Request) {
-	for _, p := range parts {
-		w.obligate(p.Messages)
-	}
-	w.release(r)
-	for _, p := range parts {
-		w.subs.Add(1)
-		go w.submit(p)
-	}
+// quotaRefused: CloudFront refused r with TooManyInvalidationsInProgress.
+// Its items wait again, the target is held for a growing backoff, and the
+// next flush merges newer items into the retry.
+func (w *Worker) quotaRefused(target string, r coalesce.Request, s *ledger.Submission, n policy.Room, log *zap.Logger) {
+	w.mu.Lock()
+	k := w.quotaAttempts[target]
+	w.quotaAttempts[target] = k + 1
+	d := w.o.Backoff.Delay(k)
+	until := time.Now().Add(d)
+	w.waits[target] = wait{code: "backoff", until: until}
+	w.mu.Unlock()
+	w.m.HeldPaths.WithLabelValues("quota_refused").Add(float64(len(r.Paths)))
+	log.Warn("too many invalidations in progress; holding the paths and retrying", zap.Duration("backoff", d), zap.Int("refusals", k+1))
+	w.led.End(s, nil)
+	w.reserve(target, n, -1)
+	w.led.Hold(target, until)
+	w.rearm(target)
 }
 
 // refused handles a permanent error. An InvalidArgument over several
 // messages is split per message first, so one bad message does not take the
 // others with it; a BatchTooLarge is halved; otherwise every message of the
 // request is dead-lettered.
-func (w *Worker) refused(r coalesce.Request, code string, err error, log *zap.Logger) {
-	split := (code == "InvalidArgument" && len(r.Messages) > 1) || (code == "BatchTooLarge" && len(r.Paths) > 1)
-	if split {
-		w.m.Requests.WithLabelValues(metrics.OutcomeSplit).Inc()
-	} else {
-		w.m.Requests.WithLabelValues(metrics.OutcomePermanent).Inc()
-	}
+func (w *Worker) refused(target string, r coalesce.Request, s *ledger.Submission, n policy.Room, code string, err error, log *zap.Logger) {
 	switch {
 	case code == "InvalidArgument" && len(r.Messages) > 1:
+		w.m.Requests.WithLabelValues(metrics.OutcomeSplit).Inc()
 		log.Warn("CloudFront refused the request as invalid; retrying each message alone to find the culprit", zap.Error(err))
-		w.resubmit(r, r.Split())
+		w.resubmit(target, r.Split(), s, n)
 		return
 	case code == "BatchTooLarge" && len(r.Paths) > 1:
 		// The request's size is the worker's choice, not the messages'
 		// fault: halve it until CloudFront takes it.
+		w.m.Requests.WithLabelValues(metrics.OutcomeSplit).Inc()
 		a, b := r.Halve()
 		log.Warn("CloudFront refused the request as too large; retrying it in halves", zap.Error(err))
-		w.resubmit(r, []coalesce.Request{a, b})
+		w.resubmit(target, []coalesce.Request{a, b}, s, n)
 		return
 	}
+	w.m.Requests.WithLabelValues(metrics.OutcomePermanent).Inc()
+	w.st.errored("cloudfront:permanent", err)
 	log.Error("CloudFront refused the request for good; dead-lettering its messages", zap.String("code", code), zap.Error(err))
+	w.led.End(s, nil)
+	w.reserve(target, n, -1)
 	rej := consumer.Rejection{Code: "cloudfront_" + code, Reason: err.Error()}
-	for _, id := range r.Messages {
-		w.mu.Lock()
-		t := w.pending[id]
-		delete(w.pending, id)
-		w.mu.Unlock()
-		if t != nil {
-			_ = w.q.DeadLetter(w.ctx, t.msg, rej)
-		}
+	now := time.Now()
+	for _, ref := range w.led.Reject(r.Messages) {
+		m := ref.(*consumer.Message)
+		w.st.deadLettered(rej.Code, rej.Reason, m.ID, m.Body, now)
+		_ = w.q.DeadLetter(w.ctx, m, rej)
 	}
-	select {
-	case w.changed <- struct{}{}:
-	default:
+	w.signal()
+	w.rearm(target)
+}
+
+// resubmit replaces a refused request by parts: the parts' items are in
+// flight before the refused one lets go of them, so no flush plans them in
+// between.
+func (w *Worker) resubmit(target string, parts []coalesce.Request, s *ledger.Submission, n policy.Room) {
+	for _, p := range parts {
+		pn := policy.Room{Files: p.Files(), Wildcards: p.Wildcards()}
+		w.reserve(target, pn, 1)
+		ps := w.led.Begin(target, p.Paths, p.Messages)
+		w.subs.Add(1)
+		go w.submit(target, p, ps, false, pn)
 	}
+	w.led.End(s, nil)
+	w.reserve(target, n, -1)
 }

@@ -1,12 +1,21 @@
 // Package worker is the pipeline between the consumer and CloudFront:
-// decode each received message, put its paths into the coalescer, submit
-// each flushed request, and settle every message exactly when the requests
-// covering all of its paths were accepted — or dead-letter it when they
+// decode each received message, hand its items to the coverage ledger,
+// flush each distribution when its oldest waiting message is due, submit
+// what the policy lets through, and delete each message exactly when the
+// ledger says every item is covered — by our invalidation, a replica's or a
+// person's, created after the message was sent — or dead-letter it when it
 // never can be.
 //
-// Each message carries a count of outstanding obligations: one per
-// Add/Requeue into a coalescer group until that group flushes, then one per
-// request covering it. It is deleted when the count reaches zero.
+// Who owns what:
+//
+//   - internal/ledger owns every held message's uncovered items and is the
+//     only source of "this message may be deleted";
+//   - internal/cfview owns what CloudFront shows (quota, completion, others'
+//     invalidations, the month's spend);
+//   - internal/policy decides Fit vs Force vs hold for a planned request;
+//   - internal/coalesce schedules flushes and chunks requests;
+//   - this package wires them per message and per request, and owns
+//     shutdown (Run).
 package worker
 
 import (
@@ -18,11 +27,15 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/acme/cf-invalidator/internal/cfview"
 	"github.com/acme/cf-invalidator/internal/coalesce"
 	"github.com/acme/cf-invalidator/internal/consumer"
+	"github.com/acme/cf-invalidator/internal/cost"
 	"github.com/acme/cf-invalidator/internal/invalidate"
+	"github.com/acme/cf-invalidator/internal/ledger"
 	"github.com/acme/cf-invalidator/internal/message"
 	"github.com/acme/cf-invalidator/internal/metrics"
+	"github.com/acme/cf-invalidator/internal/policy"
 	"github.com/acme/cf-invalidator/internal/retry"
 )
 
@@ -44,58 +57,110 @@ type decoder interface {
 	Decode(body []byte) (message.Decoded, error)
 }
 
+// view is the shared CloudFront view.
+type view interface {
+	Run(ctx context.Context)
+	Ensure(target string) bool
+	Fresh(ctx context.Context, target string, maxAge time.Duration) error
+	Submitted(inv cfview.Invalidation) bool
+	InProgress(target string) (files, wildcards int)
+	Spend(target string) cfview.Spend
+	SetActive(target string, active bool)
+	Age(target string) (time.Duration, error, bool)
+	Recent(target string, n, sample int) []cfview.Invalidation
+	Targets() []string
+}
+
+// notifier announces completions of own invalidations.
+type notifier interface {
+	Run(ctx context.Context)
+	Watch(id string, messageIDs []string)
+	Completed(dist, id string, paths int, created, completed time.Time)
+}
+
 var (
 	_ queue     = (*consumer.Consumer)(nil)
 	_ submitter = (*invalidate.Submitter)(nil)
 	_ decoder   = (*message.Decoder)(nil)
+	_ view      = (*cfview.View)(nil)
 )
 
 // Options configures a Worker.
 type Options struct {
-	Window            time.Duration
+	// Window: a message's items are due this long after its receipt.
+	Window time.Duration
+	// Skew is the clock-skew margin for invalidations not submitted for a
+	// message (clock_skew_margin); Lag the per-distribution producer margin.
+	Skew time.Duration
+	Lag  map[string]time.Duration
+	// Jitter bounds the random delay before a flush.
+	Jitter time.Duration
+	// ViewMaxAge: a flush refreshes the view when it is older than this.
+	ViewMaxAge time.Duration
+	// Recheck is how long held work (quota, pause, budget) waits before it
+	// is tried again; the view is refreshed about that often.
+	Recheck           time.Duration
 	SubmitConcurrency int
 	// Backoff paces retries after transient and quota errors.
 	Backoff retry.Backoff
-	Logger  *zap.Logger
-	Metrics *metrics.Metrics
-	// Gate: quota accounting, collapse, budgets and completion tracking.
-	Gate GateOptions
+	Limits  policy.Limits
+	Gate    *policy.Gate
+	Cost    cost.Options
+	// Targets are the allow-listed distributions: the month's spend is
+	// summed over them (and any other the worker meets).
+	Targets []string
+	// Notifier announces completions (nil = none).
+	Notifier notifier
+	Logger   *zap.Logger
+	Metrics  *metrics.Metrics
+	// Version is shown on the status page.
+	Version string
 }
 
 // Worker runs the pipeline.
 type Worker struct {
-	q    queue
-	sub  submitter
-	dec  decoder
-	co   *coalesce.Coalescer
-	log  *zap.Logger
-	m    *metrics.Metrics
-	opts Options
+	q     queue
+	sub   submitter
+	dec   decoder
+	view  view
+	led   *ledger.Ledger
+	sched *coalesce.Scheduler
+	gate  *policy.Gate
+	log   *zap.Logger
+	m     *metrics.Metrics
+	o     Options
 
 	// ctx bounds CreateInvalidation calls and dead-letter sends; cancelled
 	// when the shutdown grace period ends.
-	ctx    context.Context
-	cancel context.CancelFunc
-	sem    chan struct{} // CreateInvalidation calls in flight
-	subs   sync.WaitGroup
+	ctx      context.Context
+	cancel   context.CancelFunc
+	sem      chan struct{} // CreateInvalidation calls in flight
+	subs     sync.WaitGroup
+	draining atomic.Bool
+	changed  chan struct{} // signalled when a message leaves the ledger
+
+	pauses  policy.Pauses
+	flushMu sync.Map // target → *sync.Mutex: one flush of a target at a time
 
 	mu            sync.Mutex
-	pending       map[string]*tracked
-	quotaAttempts map[string]int // consecutive quota refusals per distribution
-	changed       chan struct{}  // signalled when pending shrinks
+	pending       map[string]policy.Room // per target: paths gated, not yet answered
+	quotaAttempts map[string]int         // consecutive quota refusals per target
+	waits         map[string]wait        // why a target's work waits, for the status page
+	active        map[string]bool        // targets the view was told are active
+	stopped       bool                   // no new submissions (shutdown's grace is over)
 
-	paused      atomic.Bool
-	pauseReason atomic.Value // string
+	st         *statusState
+	statusOpts StatusOptions
 }
 
-type tracked struct {
-	msg         *consumer.Message
-	obligations int
-	since       time.Time // when the pipeline took it: max_hold counts from here
+// wait is the latest reason a target's work is held.
+type wait struct {
+	code  string
+	until time.Time
 }
 
 // New returns a Worker.
-func New(q queue, sub submitter, dec decoder, o Options) *Worker {
+func New(q queue, sub submitter, dec decoder, v view, o Options) *Worker {
 	if o.Logger == nil {
 		o.Logger = zap.NewNop()
 	}
@@ -108,37 +173,52 @@ func New(q queue, sub submitter, dec decoder, o Options) *Worker {
 	if o.Backoff.Base == 0 {
 		o.Backoff = retry.Backoff{Base: time.Second, Max: 2 * time.Minute}
 	}
-	if o.Gate.Recheck <= 0 {
-		o.Gate.Recheck = 10 * time.Second
+	if o.Recheck <= 0 {
+		o.Recheck = 10 * time.Second
+	}
+	if o.Gate == nil {
+		o.Gate = policy.New(policy.Options{})
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	w := &Worker{
-		q: q, sub: sub, dec: dec, log: o.Logger, m: o.Metrics, opts: o,
+		q: q, sub: sub, dec: dec, view: v, gate: o.Gate, log: o.Logger, m: o.Metrics, o: o,
 		ctx: ctx, cancel: cancel,
 		sem:           make(chan struct{}, o.SubmitConcurrency),
-		pending:       map[string]*tracked{},
-		quotaAttempts: map[string]int{},
 		changed:       make(chan struct{}, 1),
+		pending:       map[string]policy.Room{},
+		quotaAttempts: map[string]int{},
+		waits:         map[string]wait{},
+		active:        map[string]bool{},
+		st:            newStatusState(),
 	}
-	w.co = coalesce.New(coalesce.Options{Window: o.Window, Flush: w.flush})
+	w.led = ledger.New(ledger.Options{
+		Window: o.Window, Skew: o.Skew,
+		Lag: func(t string) time.Duration { return o.Lag[t] },
+	})
+	w.sched = coalesce.NewScheduler(coalesce.SchedulerOptions{Jitter: o.Jitter, Flush: w.flush})
 	return w
 }
+
+// Ledger exposes the ledger to tests and the status page.
+func (w *Worker) Ledger() *ledger.Ledger { return w.led }
 
 // Handle is the consumer's handler: it takes each new message into the
 // pipeline. Poison is dead-lettered here, before anything reaches CloudFront.
 func (w *Worker) Handle(_ context.Context, msgs []*consumer.Message) {
+	now := time.Now()
 	for _, m := range msgs {
-		w.take(m)
+		w.take(m, now)
 	}
 }
 
-func (w *Worker) take(m *consumer.Message) {
+func (w *Worker) take(m *consumer.Message, now time.Time) {
 	d, err := w.dec.Decode([]byte(m.Body))
 	if err != nil {
 		var rej *message.Rejection
 		if !errors.As(err, &rej) {
 			rej = &message.Rejection{Code: message.CodeMalformed, Reason: err.Error()}
 		}
+		w.st.deadLettered(rej.Code, rej.Reason, m.ID, m.Body, now)
 		_ = w.q.DeadLetter(w.ctx, m, consumer.Rejection{Code: rej.Code, Reason: rej.Reason})
 		return
 	}
@@ -150,6 +230,7 @@ func (w *Worker) take(m *consumer.Message) {
 	}
 	for _, r := range d.Rejected {
 		rej := consumer.Rejection{Code: r.Code, Reason: r.Reason, Body: r.Body}
+		w.st.deadLettered(r.Code, r.Reason, m.ID, string(r.Body), now)
 		if err := w.q.DeadLetterPart(w.ctx, m, rej); err != nil {
 			// Its rejected part must not be lost when the rest is accepted
 			// and the message deleted: leave it to come back.
@@ -157,65 +238,84 @@ func (w *Worker) take(m *consumer.Message) {
 			return
 		}
 	}
-	w.mu.Lock()
-	w.pending[m.ID] = &tracked{msg: m, obligations: len(d.Targets), since: time.Now()}
-	w.mu.Unlock()
+	lm := ledger.Message{ID: m.ID, Sent: m.SentAt, Received: now, Ref: m, Targets: make([]ledger.Target, 0, len(d.Targets))}
 	for _, t := range d.Targets {
 		w.m.PathsIn.Add(float64(len(t.Paths)))
-		w.co.Add(t.DistributionID, m.ID, t.Paths)
+		lm.Targets = append(lm.Targets, ledger.Target{ID: t.DistributionID, Items: t.Paths})
+	}
+	if w.led.Add(lm) {
+		w.m.Settled.WithLabelValues(metrics.SettledArrival).Inc()
+		w.q.Delete(m.ID)
+		return
+	}
+	due := w.led.DueAt(m.ID)
+	for _, t := range lm.Targets {
+		w.touch(t.ID)
+		w.sched.Arm(t.ID, due)
 	}
 }
 
-// flush converts a batch's group obligations into request obligations and
-// starts a submission per request. It runs on the coalescer's timer.
-func (w *Worker) flush(b coalesce.Batch) {
-	w.m.BatchAge.Observe(b.Flushed.Sub(b.Opened).Seconds())
-	for _, r := range b.Requests {
-		w.obligate(r.Messages) // before the tokens go, so no message looks finished in between
-	}
+// touch tells the view that target has work (refresh on the busy cadence).
+func (w *Worker) touch(target string) {
 	w.mu.Lock()
-	var done []string
-	for id, n := range b.Tokens {
-		if w.settleLocked(id, n) {
-			done = append(done, id)
-		}
-	}
+	known := w.active[target]
+	w.active[target] = true
 	w.mu.Unlock()
-	w.deleteAll(done)
-	for _, r := range b.Requests {
-		w.subs.Add(1)
-		go w.submit(r)
+	if !known {
+		w.view.Ensure(target)
+		w.view.SetActive(target, true)
 	}
 }
 
-// settleLocked removes n obligations from id and reports whether it has
-// none left (and so is no longer pending).
-func (w *Worker) settleLocked(id string, n int) bool {
-	t := w.pending[id]
-	if t == nil {
-		return false // dead-lettered meanwhile
+// settle deletes the messages the ledger settled.
+func (w *Worker) settle(ids []string, by string) {
+	if len(ids) == 0 {
+		return
 	}
-	t.obligations -= n
-	if t.obligations > 0 {
-		return false
+	w.m.Settled.WithLabelValues(by).Add(float64(len(ids)))
+	for _, id := range ids {
+		w.q.Delete(id)
 	}
-	delete(w.pending, id)
+	w.signal()
+}
+
+func (w *Worker) signal() {
 	select {
 	case w.changed <- struct{}{}:
 	default:
 	}
-	return true
 }
 
-func (w *Worker) deleteAll(ids []string) {
-	for _, id := range ids {
-		w.q.Delete(id)
+// Observed is the view's OnInvalidation: someone else's invalidation may
+// settle held messages.
+func (w *Worker) Observed(inv cfview.Invalidation) {
+	by := metrics.SettledOther
+	if inv.Origin == cfview.OriginFleet {
+		by = metrics.SettledFleet
+	}
+	ids := w.led.Observe(ledger.Invalidation{Target: inv.Target, ID: inv.ID, Created: inv.Created, Items: inv.Items})
+	if len(ids) > 0 {
+		w.log.Info("held messages settled by an invalidation this process did not submit",
+			zap.String("distribution", inv.Target), zap.String("invalidation_id", inv.ID),
+			zap.String("origin", string(inv.Origin)), zap.Int("messages", len(ids)))
+	}
+	w.settle(ids, by)
+}
+
+// Completed is the view's OnCompleted.
+func (w *Worker) Completed(inv cfview.Invalidation) {
+	if inv.Origin != cfview.OriginOwn || w.o.Notifier == nil {
+		return
+	}
+	w.o.Notifier.Completed(inv.Target, inv.ID, inv.Paths(), inv.Created, inv.Completed)
+}
+
+// Lost is the consumer's OnLost: a message whose lease SQS revoked.
+func (w *Worker) Lost(id string) {
+	if w.led.Forget(id) {
+		w.signal()
 	}
 }
 
 // Pending returns the number of messages in the pipeline.
-func (w *Worker) Pending() int {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return len(w.pending)
-}
+func (w *Worker) Pending() int { return w.led.Held() }

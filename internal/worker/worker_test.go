@@ -13,9 +13,13 @@ import (
 	cftypes "github.com/aws/aws-sdk-go-v2/service/cloudfront/types"
 	"github.com/aws/smithy-go"
 
+	"github.com/acme/cf-invalidator/internal/cfview"
+	"github.com/acme/cf-invalidator/internal/collapse"
 	"github.com/acme/cf-invalidator/internal/consumer"
+	"github.com/acme/cf-invalidator/internal/cost"
 	"github.com/acme/cf-invalidator/internal/invalidate"
 	"github.com/acme/cf-invalidator/internal/message"
+	"github.com/acme/cf-invalidator/internal/policy"
 	"github.com/acme/cf-invalidator/internal/retry"
 )
 
@@ -34,6 +38,9 @@ func newFakeQueue() *fakeQueue {
 func (q *fakeQueue) Delete(id string) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	if _, twice := q.deleted[id]; twice {
+		panic("message deleted twice: " + id)
+	}
 	q.deleted[id] = time.Now()
 }
 
@@ -64,6 +71,13 @@ func (q *fakeQueue) deletedAt(id string) (time.Time, bool) {
 	return t, ok
 }
 
+func (q *fakeQueue) deadOf(id string) (consumer.Rejection, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	r, ok := q.dead[id]
+	return r, ok
+}
+
 type call struct {
 	at  time.Time
 	req invalidate.Request
@@ -89,7 +103,7 @@ func (f *fakeCF) Submit(_ context.Context, r invalidate.Request) (invalidate.Res
 			return invalidate.Result{}, err
 		}
 	}
-	return invalidate.Result{ID: fmt.Sprintf("I%d", n), Status: "InProgress", Reference: ref}, nil
+	return invalidate.Result{ID: fmt.Sprintf("I%d", n), Status: "InProgress", Reference: ref, CreatedAt: time.Now()}, nil
 }
 
 func (f *fakeCF) get() []call {
@@ -98,7 +112,76 @@ func (f *fakeCF) get() []call {
 	return slices.Clone(f.calls)
 }
 
-func newWorker(t *testing.T, q *fakeQueue, cf *fakeCF) *Worker {
+// fakeView is CloudFront's view in memory. onFresh runs on every Fresh: a
+// test puts a replica's invalidation there.
+type fakeView struct {
+	mu        sync.Mutex
+	recs      map[string][]cfview.Invalidation
+	inFiles   int
+	spend     cfview.Spend
+	onFresh   func(target string)
+	freshes   int
+	active    map[string]bool
+	submitted int
+}
+
+func newFakeView() *fakeView {
+	return &fakeView{recs: map[string][]cfview.Invalidation{}, active: map[string]bool{},
+		spend: cfview.Spend{Listed: true}}
+}
+
+func (v *fakeView) Run(ctx context.Context) { <-ctx.Done() }
+func (v *fakeView) Ensure(string) bool      { return true }
+func (v *fakeView) Fresh(_ context.Context, target string, _ time.Duration) error {
+	v.mu.Lock()
+	v.freshes++
+	f := v.onFresh
+	v.mu.Unlock()
+	if f != nil {
+		f(target)
+	}
+	return nil
+}
+func (v *fakeView) Submitted(inv cfview.Invalidation) bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.submitted++
+	inv.Origin = cfview.OriginOwn
+	v.recs[inv.Target] = append(v.recs[inv.Target], inv)
+	v.spend.Paths += len(inv.Items)
+	return true
+}
+func (v *fakeView) InProgress(string) (int, int) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.inFiles, 0
+}
+func (v *fakeView) Spend(string) cfview.Spend {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.spend
+}
+func (v *fakeView) SetActive(t string, a bool) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.active[t] = a
+}
+func (v *fakeView) Age(string) (time.Duration, error, bool) { return 0, nil, true }
+func (v *fakeView) Recent(t string, n, _ int) []cfview.Invalidation {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return slices.Clone(v.recs[t])
+}
+func (v *fakeView) Targets() []string { return []string{"E1", "E2"} }
+
+type fixture struct {
+	q  *fakeQueue
+	cf *fakeCF
+	v  *fakeView
+	w  *Worker
+}
+
+func newFixture(t *testing.T, tweak func(*Options)) *fixture {
 	t.Helper()
 	dec, err := message.NewDecoder(message.Options{Distributions: []message.Distribution{
 		{ID: "E1", Aliases: []string{"www"}}, {ID: "E2"},
@@ -106,22 +189,33 @@ func newWorker(t *testing.T, q *fakeQueue, cf *fakeCF) *Worker {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return New(q, cf, dec, Options{
-		Window: 10 * time.Second, SubmitConcurrency: 2,
+	f := &fixture{q: newFakeQueue(), cf: &fakeCF{}, v: newFakeView()}
+	o := Options{
+		Window: 10 * time.Second, Skew: time.Second, SubmitConcurrency: 2, Recheck: 5 * time.Second,
 		Backoff: retry.Backoff{Base: time.Second, Max: 8 * time.Second, Rand: func() float64 { return 0.5 }},
-	})
+		Gate:    policy.New(policy.Options{}),
+	}
+	if tweak != nil {
+		tweak(&o)
+	}
+	f.w = New(f.q, f.cf, dec, f.v, o)
+	t.Cleanup(f.w.sched.Close)
+	return f
 }
 
-func msg(id, body string) *consumer.Message { return &consumer.Message{ID: id, Body: body} }
+func msg(id, body string) *consumer.Message {
+	return &consumer.Message{ID: id, Body: body, SentAt: time.Now()}
+}
 
 func v1(dist string, paths ...string) string {
 	return fmt.Sprintf(`{"distribution_id":%q,"paths":["%s"]}`, dist, strings.Join(paths, `","`))
 }
 
+func (f *fixture) handle(ms ...*consumer.Message) { f.w.Handle(context.Background(), ms) }
+
 func TestBurstCoalescesPerDistribution(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		q, cf := newFakeQueue(), &fakeCF{}
-		w := newWorker(t, q, cf)
+		f := newFixture(t, nil)
 		start := time.Now()
 		var batch []*consumer.Message
 		for i := range 30 {
@@ -129,10 +223,10 @@ func TestBurstCoalescesPerDistribution(t *testing.T) {
 			batch = append(batch, msg(fmt.Sprintf("m%02d", i), v1(dist, fmt.Sprintf("/p/%d.html", i), "/shared.css")))
 		}
 		batch = append(batch, msg("alias", `{"distribution":"www","paths":["/p/*"]}`))
-		w.Handle(context.Background(), batch)
+		f.handle(batch...)
 		time.Sleep(10 * time.Second)
 		synctest.Wait()
-		calls := cf.get()
+		calls := f.cf.get()
 		if len(calls) != 2 {
 			t.Fatalf("requests = %d, want one per distribution", len(calls))
 		}
@@ -145,188 +239,341 @@ func TestBurstCoalescesPerDistribution(t *testing.T) {
 			}
 		}
 		for _, m := range batch {
-			if _, ok := q.deletedAt(m.ID); !ok {
+			if _, ok := f.q.deletedAt(m.ID); !ok {
 				t.Fatalf("%s not deleted after acceptance", m.ID)
 			}
 		}
-		if w.Pending() != 0 {
-			t.Fatalf("pending = %d", w.Pending())
+		if f.w.Pending() != 0 {
+			t.Fatalf("pending = %d", f.w.Pending())
+		}
+	})
+}
+
+func TestNothingIsDeletedBeforeAcceptance(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFixture(t, nil)
+		release := make(chan struct{})
+		f.cf.script = func(int, invalidate.Request) error { <-release; return nil }
+		f.handle(msg("m", v1("E1", "/a")))
+		time.Sleep(10 * time.Second)
+		synctest.Wait()
+		if _, ok := f.q.deletedAt("m"); ok {
+			t.Fatal("deleted while CreateInvalidation was under way")
+		}
+		close(release)
+		synctest.Wait()
+		if _, ok := f.q.deletedAt("m"); !ok {
+			t.Fatal("not deleted after acceptance")
+		}
+	})
+}
+
+func TestReplicaInvalidationSettlesAndIsNotPaidAgain(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFixture(t, nil)
+		// Sent 30 s ago (a backlog): a replica invalidated the shared pages
+		// 5 s ago.
+		sent := time.Now().Add(-30 * time.Second)
+		m1 := &consumer.Message{ID: "m1", Body: v1("E1", "/home", "/post-1"), SentAt: sent}
+		m2 := &consumer.Message{ID: "m2", Body: v1("E1", "/home"), SentAt: sent}
+		f.v.onFresh = func(target string) {
+			f.w.Observed(cfview.Invalidation{Target: target, ID: "R1", Created: time.Now().Add(-5 * time.Second),
+				Items: []string{"/home", "/feed"}, Origin: cfview.OriginFleet})
+		}
+		f.handle(m1, m2)
+		time.Sleep(10 * time.Second)
+		synctest.Wait()
+		if _, ok := f.q.deletedAt("m2"); !ok {
+			t.Fatal("m2's only item is covered by the replica's invalidation: it should be deleted")
+		}
+		calls := f.cf.get()
+		if len(calls) != 1 || !slices.Equal(calls[0].req.Paths, []string{"/post-1"}) {
+			t.Fatalf("submitted %+v, want only what nobody covered", calls)
+		}
+		if _, ok := f.q.deletedAt("m1"); !ok {
+			t.Fatal("m1 not deleted")
+		}
+	})
+}
+
+func TestArrivalAfterOwnInvalidationIsSettledAtOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFixture(t, nil)
+		sent := time.Now().Add(-time.Minute) // a backlog drained over several windows
+		f.handle(&consumer.Message{ID: "a", Body: v1("E1", "/x", "/y"), SentAt: sent})
+		time.Sleep(10 * time.Second)
+		synctest.Wait()
+		if len(f.cf.get()) != 1 {
+			t.Fatalf("calls %d", len(f.cf.get()))
+		}
+		f.handle(&consumer.Message{ID: "b", Body: v1("E1", "/y"), SentAt: sent})
+		synctest.Wait()
+		if _, ok := f.q.deletedAt("b"); !ok {
+			t.Fatal("a message sent before an accepted invalidation covering it was not settled on arrival")
+		}
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		if len(f.cf.get()) != 1 {
+			t.Fatalf("paid again: %d calls", len(f.cf.get()))
 		}
 	})
 }
 
 func TestDeleteWaitsForEveryChunk(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		q := newFakeQueue()
+		f := newFixture(t, nil)
 		var mu sync.Mutex
-		gate := map[int]bool{}
-		cf := &fakeCF{script: func(n int, _ invalidate.Request) error {
+		failed := false
+		f.cf.script = func(n int, _ invalidate.Request) error {
 			mu.Lock()
 			defer mu.Unlock()
-			if n == 1 && !gate[1] { // the second chunk fails once (transient)
-				gate[1] = true
+			if n == 1 && !failed { // the second chunk fails once (transient)
+				failed = true
 				return &smithy.GenericAPIError{Code: "ServiceUnavailable", Fault: smithy.FaultServer}
 			}
 			return nil
-		}}
-		w := newWorker(t, q, cf)
+		}
 		paths := make([]string, 3500) // more than one request holds: 2 chunks
 		for i := range paths {
 			paths[i] = fmt.Sprintf("/f/%04d", i)
 		}
-		big, _ := message.NewDecoder(message.Options{Distributions: []message.Distribution{{ID: "E1"}}})
-		w.dec = big
-		w.Handle(context.Background(), []*consumer.Message{msg("big", v1("E1", paths...))})
-		synctest.Wait() // full group: flushed at once
-		calls := cf.get()
+		f.handle(msg("big", v1("E1", paths...)))
+		time.Sleep(10 * time.Second)
+		synctest.Wait()
+		calls := f.cf.get()
 		if len(calls) < 2 {
 			t.Fatalf("calls = %d, want 2 chunks", len(calls))
 		}
-		if _, ok := q.deletedAt("big"); ok {
+		if _, ok := f.q.deletedAt("big"); ok {
 			t.Fatal("deleted while one chunk was still failing")
 		}
 		time.Sleep(2 * time.Second) // backoff then retry
 		synctest.Wait()
-		calls = cf.get()
+		calls = f.cf.get()
 		if len(calls) != 3 || calls[2].ref != calls[1].ref {
 			t.Fatalf("transient retry must resend the same request (same CallerReference): %d calls", len(calls))
 		}
-		if _, ok := q.deletedAt("big"); !ok {
+		if _, ok := f.q.deletedAt("big"); !ok {
 			t.Fatal("not deleted after every chunk was accepted")
 		}
 	})
 }
 
-func TestQuotaHoldsAndMergesNewerPaths(t *testing.T) {
+func TestQuotaRefusalBacksOffAndMergesNewerPaths(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		q := newFakeQueue()
-		cf := &fakeCF{script: func(n int, _ invalidate.Request) error {
+		f := newFixture(t, nil)
+		f.cf.script = func(n int, _ invalidate.Request) error {
 			if n == 0 {
 				return fmt.Errorf("cloudfront CreateInvalidation E1: %w", &cftypes.TooManyInvalidationsInProgress{Message: new(string)})
 			}
 			return nil
-		}}
-		w := newWorker(t, q, cf)
-		w.Handle(context.Background(), []*consumer.Message{msg("m1", v1("E1", "/a"))})
+		}
+		f.handle(msg("m1", v1("E1", "/a")))
 		time.Sleep(10 * time.Second)
 		synctest.Wait()
-		if len(cf.get()) != 1 {
+		if len(f.cf.get()) != 1 {
 			t.Fatal("first request not sent")
 		}
-		w.Handle(context.Background(), []*consumer.Message{msg("m2", v1("E1", "/b"))})
-		// The requeued group flushes at the later of its window (10 s from
-		// the refusal) and the backoff (0.75 s).
-		time.Sleep(9 * time.Second)
+		f.handle(msg("m2", v1("E1", "/b")))
+		time.Sleep(500 * time.Millisecond) // within the 0.75 s backoff
 		synctest.Wait()
-		if len(cf.get()) != 1 {
-			t.Fatal("retried before the window of the requeued group ended")
+		if len(f.cf.get()) != 1 {
+			t.Fatal("retried within the backoff")
 		}
 		time.Sleep(time.Second)
 		synctest.Wait()
-		calls := cf.get()
+		calls := f.cf.get()
 		if len(calls) != 2 {
 			t.Fatalf("calls = %d, want the retry after the backoff", len(calls))
 		}
 		if !slices.Equal(calls[1].req.Paths, []string{"/a", "/b"}) || !slices.Equal(calls[1].req.MessageIDs, []string{"m1", "m2"}) {
 			t.Fatalf("retry %+v should merge the newer message", calls[1].req)
 		}
-		_, d1 := q.deletedAt("m1")
-		_, d2 := q.deletedAt("m2")
-		if !d1 || !d2 {
-			t.Fatal("messages not deleted after the merged retry was accepted")
+		for _, id := range []string{"m1", "m2"} {
+			if _, ok := f.q.deletedAt(id); !ok {
+				t.Fatalf("%s not deleted after the merged retry was accepted", id)
+			}
+		}
+	})
+}
+
+func TestNoHeadroomHoldsUntilRoom(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFixture(t, func(o *Options) {
+			o.Gate = policy.New(policy.Options{Default: policy.Target{}})
+		})
+		f.v.inFiles = 3000 // CloudFront is full
+		f.handle(msg("m", v1("E1", "/a")))
+		time.Sleep(20 * time.Second)
+		synctest.Wait()
+		if len(f.cf.get()) != 0 {
+			t.Fatalf("submitted into a full quota")
+		}
+		f.v.mu.Lock()
+		f.v.inFiles = 0
+		f.v.mu.Unlock()
+		time.Sleep(5 * time.Second) // the recheck
+		synctest.Wait()
+		if _, ok := f.q.deletedAt("m"); !ok || len(f.cf.get()) != 1 {
+			t.Fatalf("not submitted once room freed: %d calls", len(f.cf.get()))
+		}
+	})
+}
+
+func TestBudgetHoldsWhatWouldCrossIt(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFixture(t, func(o *Options) {
+			o.Cost = cost.Options{FreePaths: -1, MonthlyBudgetUSD: 0.05} // 10 paths
+			// collapse never: "/*" would cover all 15 for one billed path.
+			o.Gate = policy.New(policy.Options{PauseWhenOverBudget: true, Default: policy.Target{Collapse: collapse.Policy{Never: true}}})
+		})
+		var ms []*consumer.Message
+		for i := range 15 {
+			ms = append(ms, msg(fmt.Sprintf("m%02d", i), v1("E1", fmt.Sprintf("/x%02d.html", i))))
+		}
+		f.handle(ms...)
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		billed := 0
+		for _, c := range f.cf.get() {
+			billed += len(c.req.Paths)
+		}
+		if billed > 10 {
+			t.Fatalf("billed %d paths over a 10-path budget", billed)
+		}
+		if f.w.Pending() == 0 {
+			t.Fatalf("everything settled: the budget should hold some")
+		}
+		// The month unknown: nothing at all.
+		g := newFixture(t, func(o *Options) {
+			o.Cost = cost.Options{FreePaths: -1, MonthlyBudgetUSD: 1}
+			o.Gate = policy.New(policy.Options{PauseWhenOverBudget: true})
+		})
+		g.v.spend = cfview.Spend{}
+		g.handle(msg("u", v1("E1", "/u")))
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		if len(g.cf.get()) != 0 {
+			t.Fatalf("spent before the month's history was known")
 		}
 	})
 }
 
 func TestPermanentDeadLettersOnlyTheMessagesConcerned(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		q := newFakeQueue()
-		cf := &fakeCF{script: func(_ int, r invalidate.Request) error {
+		f := newFixture(t, nil)
+		f.cf.script = func(_ int, r invalidate.Request) error {
 			if r.Distribution == "E2" {
 				return &cftypes.NoSuchDistribution{Message: new(string)}
 			}
 			return nil
-		}}
-		w := newWorker(t, q, cf)
-		w.Handle(context.Background(), []*consumer.Message{
-			msg("good", v1("E1", "/a")), msg("gone1", v1("E2", "/b")), msg("gone2", v1("E2", "/c")),
-		})
+		}
+		f.handle(msg("good", v1("E1", "/a")), msg("gone1", v1("E2", "/b")), msg("gone2", v1("E2", "/c")))
 		time.Sleep(10 * time.Second)
 		synctest.Wait()
-		if _, ok := q.deletedAt("good"); !ok {
+		if _, ok := f.q.deletedAt("good"); !ok {
 			t.Fatal("good message not deleted")
 		}
 		for _, id := range []string{"gone1", "gone2"} {
-			if r, ok := q.dead[id]; !ok || r.Code != "cloudfront_NoSuchDistribution" || r.Reason == "" {
+			if r, ok := f.q.deadOf(id); !ok || r.Code != "cloudfront_NoSuchDistribution" || r.Reason == "" {
 				t.Fatalf("%s dead-letter = %+v, %v", id, r, ok)
 			}
 		}
-		if w.Pending() != 0 {
-			t.Fatalf("pending %d", w.Pending())
+		if f.w.Pending() != 0 {
+			t.Fatalf("pending %d", f.w.Pending())
+		}
+		snap := f.w.Snapshot(context.Background())
+		if snap.DeadLettered.Total != 2 || snap.DeadLettered.ByReason[0].Code != "cloudfront_NoSuchDistribution" {
+			t.Fatalf("status dead letters %+v", snap.DeadLettered)
 		}
 	})
 }
 
 func TestInvalidArgumentIsolatesTheCulprit(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		q := newFakeQueue()
-		cf := &fakeCF{script: func(_ int, r invalidate.Request) error {
+		f := newFixture(t, nil)
+		f.cf.script = func(_ int, r invalidate.Request) error {
 			if slices.Contains(r.Paths, "/bad") {
 				return &cftypes.InvalidArgument{Message: new(string)}
 			}
 			return nil
-		}}
-		w := newWorker(t, q, cf)
-		w.Handle(context.Background(), []*consumer.Message{msg("ok1", v1("E1", "/a")), msg("bad", v1("E1", "/bad")), msg("ok2", v1("E1", "/c"))})
+		}
+		f.handle(msg("ok1", v1("E1", "/a")), msg("bad", v1("E1", "/bad")), msg("ok2", v1("E1", "/c")))
 		time.Sleep(10 * time.Second)
 		synctest.Wait()
-		if len(cf.get()) != 4 {
-			t.Fatalf("calls = %d, want the batch and then one per message", len(cf.get()))
+		if len(f.cf.get()) != 4 {
+			t.Fatalf("calls = %d, want the batch and then one per message", len(f.cf.get()))
 		}
 		for _, id := range []string{"ok1", "ok2"} {
-			if _, ok := q.deletedAt(id); !ok {
+			if _, ok := f.q.deletedAt(id); !ok {
 				t.Fatalf("%s not deleted", id)
 			}
 		}
-		if r, ok := q.dead["bad"]; !ok || r.Code != "cloudfront_InvalidArgument" {
+		if r, ok := f.q.deadOf("bad"); !ok || r.Code != "cloudfront_InvalidArgument" {
 			t.Fatalf("culprit dead-letter = %+v %v", r, ok)
 		}
-		if len(q.dead) != 1 {
-			t.Fatalf("dead-lettered %d messages, want only the culprit", len(q.dead))
+		if len(f.q.dead) != 1 {
+			t.Fatalf("dead-lettered %d messages, want only the culprit", len(f.q.dead))
+		}
+	})
+}
+
+func TestBatchTooLargeIsHalvedNotDeadLettered(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFixture(t, nil)
+		f.cf.script = func(_ int, r invalidate.Request) error {
+			if len(r.Paths) > 3 { // a CloudFront with a smaller batch limit than we assume
+				return &cftypes.BatchTooLarge{Message: new(string)}
+			}
+			return nil
+		}
+		var ms []*consumer.Message
+		for i := range 10 {
+			ms = append(ms, msg(fmt.Sprintf("m%d", i), v1("E1", fmt.Sprintf("/p%d", i))))
+		}
+		f.handle(ms...)
+		time.Sleep(10 * time.Second)
+		synctest.Wait()
+		if len(f.q.dead) != 0 {
+			t.Fatalf("dead-lettered %d messages for the worker's own batch size", len(f.q.dead))
+		}
+		for _, m := range ms {
+			if _, ok := f.q.deletedAt(m.ID); !ok {
+				t.Fatalf("%s not deleted after the halves were accepted", m.ID)
+			}
 		}
 	})
 }
 
 func TestPoisonAndPartialMessages(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		q, cf := newFakeQueue(), &fakeCF{}
-		w := newWorker(t, q, cf)
-		w.Handle(context.Background(), []*consumer.Message{
+		f := newFixture(t, nil)
+		f.handle(
 			msg("junk", "not json"),
 			msg("nodist", `{"paths":["/a"]}`),
 			msg("stranger", v1("EOTHER", "/a")),
 			msg("allbad", v1("E1", "no-slash")),
 			msg("mixed", v1("E1", "/ok", "also bad")),
 			msg("good", v1("E1", "/g")),
-		})
+		)
 		want := map[string]string{"junk": message.CodeMalformed, "nodist": message.CodeMissingDistribution,
 			"stranger": message.CodeDistributionNotAllowed, "allbad": message.CodeInvalidPath}
 		for id, code := range want {
-			if r := q.dead[id]; r.Code != code || r.Reason == "" {
+			if r, _ := f.q.deadOf(id); r.Code != code || r.Reason == "" {
 				t.Errorf("%s: dead-letter %+v, want code %s with a reason", id, r, code)
 			}
 		}
-		if len(q.parts) != 1 || q.parts[0].Code != message.CodeInvalidPath || !strings.Contains(string(q.parts[0].Body), "also bad") {
-			t.Fatalf("partial rejection = %+v", q.parts)
+		if len(f.q.parts) != 1 || f.q.parts[0].Code != message.CodeInvalidPath || !strings.Contains(string(f.q.parts[0].Body), "also bad") {
+			t.Fatalf("partial rejection = %+v", f.q.parts)
 		}
 		time.Sleep(10 * time.Second)
 		synctest.Wait()
-		calls := cf.get()
+		calls := f.cf.get()
 		if len(calls) != 1 || !slices.Equal(calls[0].req.Paths, []string{"/g", "/ok"}) {
 			t.Fatalf("submitted %+v", calls)
 		}
 		for _, id := range []string{"mixed", "good"} {
-			if _, ok := q.deletedAt(id); !ok {
+			if _, ok := f.q.deletedAt(id); !ok {
 				t.Fatalf("%s not deleted", id)
 			}
 		}
@@ -335,47 +582,111 @@ func TestPoisonAndPartialMessages(t *testing.T) {
 
 func TestMultiDistributionMessageWaitsForBoth(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		q := newFakeQueue()
+		f := newFixture(t, nil)
 		release := make(chan struct{})
-		cf := &fakeCF{script: func(_ int, r invalidate.Request) error {
+		f.cf.script = func(_ int, r invalidate.Request) error {
 			if r.Distribution == "E2" {
 				<-release
 			}
 			return nil
-		}}
-		w := newWorker(t, q, cf)
+		}
 		dec, err := message.NewDecoder(message.Options{Distributions: []message.Distribution{
 			{ID: "E1", S3: []message.S3Source{{Bucket: "site"}}}, {ID: "E2", S3: []message.S3Source{{Bucket: "site"}}},
 		}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		w.dec = dec
+		f.w.dec = dec
 		s3 := `{"Records":[{"eventSource":"aws:s3","eventName":"ObjectCreated:Put","s3":{"bucket":{"name":"site"},"object":{"key":"a.html"}}}]}`
-		w.Handle(context.Background(), []*consumer.Message{msg("s3", s3)})
+		f.handle(msg("s3", s3))
 		time.Sleep(10 * time.Second)
 		synctest.Wait()
-		if _, ok := q.deletedAt("s3"); ok {
+		if _, ok := f.q.deletedAt("s3"); ok {
 			t.Fatal("deleted before the second distribution accepted")
 		}
 		close(release)
 		synctest.Wait()
-		if _, ok := q.deletedAt("s3"); !ok {
+		if _, ok := f.q.deletedAt("s3"); !ok {
 			t.Fatal("not deleted after both accepted")
 		}
 	})
 }
 
+func TestTagsDeduplicatedWithoutCase(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFixture(t, nil)
+		f.handle(msg("a", `{"distribution_id":"E1","tags":["Brand:Acme"]}`), msg("b", `{"distribution_id":"E1","paths":["#brand:acme"]}`))
+		time.Sleep(10 * time.Second)
+		synctest.Wait()
+		calls := f.cf.get()
+		if len(calls) != 1 || !slices.Equal(calls[0].req.Paths, []string{"#brand:acme"}) {
+			t.Fatalf("submitted %+v: one spelling, billed once", calls)
+		}
+	})
+}
+
+func TestPauseResumeAndFlushOneDistribution(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFixture(t, nil)
+		if err := f.w.Pause("E1", "migration <b>now</b>", "tester"); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.w.Pause("ENOPE", "x", "tester"); err == nil {
+			t.Fatal("pausing an unknown distribution succeeded")
+		}
+		f.handle(msg("m1", v1("E1", "/a")), msg("m2", v1("E2", "/b")))
+		time.Sleep(10 * time.Second)
+		synctest.Wait()
+		calls := f.cf.get()
+		if len(calls) != 1 || calls[0].req.Distribution != "E2" {
+			t.Fatalf("calls %+v: only E2 goes while E1 is paused", calls)
+		}
+		snap := f.w.Snapshot(context.Background())
+		var e1 *struct{ waiting string }
+		for _, d := range snap.Distributions {
+			if d.ID == "E1" {
+				if d.Paused == nil || d.Paused.Reason != "migration <b>now</b>" || len(d.Waiting) == 0 || d.Waiting[0].Code != policy.HeldPaused {
+					t.Fatalf("E1 status %+v", d)
+				}
+				e1 = &struct{ waiting string }{d.Waiting[0].Text}
+			}
+		}
+		if e1 == nil {
+			t.Fatal("E1 missing from the snapshot")
+		}
+		if err := f.w.Resume("E1", "tester"); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		if _, ok := f.q.deletedAt("m1"); !ok {
+			t.Fatal("m1 not submitted after resume")
+		}
+		// Flush: a young message goes now.
+		f.handle(msg("m3", v1("E1", "/c")))
+		if err := f.w.Flush("E1", "tester"); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		if _, ok := f.q.deletedAt("m3"); !ok {
+			t.Fatal("flush did not submit the young message")
+		}
+		if acts := f.w.Snapshot(context.Background()).Actions; len(acts) != 3 || acts[0].Action != "flush" {
+			t.Fatalf("actions %+v", acts)
+		}
+	})
+}
+
 type lifecycle struct {
-	q        *fakeQueue
 	released int
 }
 
-func (l *lifecycle) StopReceiving()                    {}
-func (l *lifecycle) WaitPollersFor(time.Duration) bool { return true }
-func (l *lifecycle) WaitPollers()                      {}
-func (l *lifecycle) WaitBackground()                   {}
-func (l *lifecycle) Held() int                         { return 0 }
+func (l *lifecycle) Start(context.Context, context.Context, consumer.Handler) {}
+func (l *lifecycle) Ready() <-chan struct{}                                   { return nil }
+func (l *lifecycle) StopReceiving()                                           {}
+func (l *lifecycle) WaitPollersFor(time.Duration) bool                        { return true }
+func (l *lifecycle) WaitPollers()                                             {}
+func (l *lifecycle) WaitBackground()                                          {}
+func (l *lifecycle) Held() int                                                { return 0 }
 func (l *lifecycle) ReleaseAll(context.Context) int {
 	l.released++
 	return 0
@@ -383,20 +694,19 @@ func (l *lifecycle) ReleaseAll(context.Context) int {
 
 func TestShutdownFlushesOpenBatchesAtOnce(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		q, cf := newFakeQueue(), &fakeCF{}
-		w := newWorker(t, q, cf)
-		w.Handle(context.Background(), []*consumer.Message{msg("m1", v1("E1", "/a")), msg("m2", v1("E2", "/b"))})
+		f := newFixture(t, nil)
+		f.handle(msg("m1", v1("E1", "/a")), msg("m2", v1("E2", "/b")))
 		start := time.Now()
-		l := &lifecycle{q: q}
-		w.Shutdown(l, 30*time.Second, func() {}, func() {})
+		l := &lifecycle{}
+		f.w.Shutdown(l, 30*time.Second, func() {}, func() {})
 		if time.Since(start) > time.Second {
 			t.Fatalf("shutdown took %v with a healthy CloudFront", time.Since(start))
 		}
-		if len(cf.get()) != 2 {
-			t.Fatalf("open batches not flushed: %d calls", len(cf.get()))
+		if len(f.cf.get()) != 2 {
+			t.Fatalf("open batches not flushed: %d calls", len(f.cf.get()))
 		}
 		for _, id := range []string{"m1", "m2"} {
-			if _, ok := q.deletedAt(id); !ok {
+			if _, ok := f.q.deletedAt(id); !ok {
 				t.Fatalf("%s not deleted before exit", id)
 			}
 		}
@@ -406,52 +716,40 @@ func TestShutdownFlushesOpenBatchesAtOnce(t *testing.T) {
 	})
 }
 
-func TestShutdownGiveUpAfterGrace(t *testing.T) {
+func TestShutdownGivesUpAfterGrace(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		q := newFakeQueue()
-		cf := &fakeCF{script: func(int, invalidate.Request) error {
+		f := newFixture(t, nil)
+		f.cf.script = func(int, invalidate.Request) error {
 			return &smithy.GenericAPIError{Code: "ServiceUnavailable", Fault: smithy.FaultServer}
-		}}
-		w := newWorker(t, q, cf)
-		w.Handle(context.Background(), []*consumer.Message{msg("m1", v1("E1", "/a"))})
+		}
+		f.handle(msg("m1", v1("E1", "/a")))
 		start := time.Now()
-		w.Shutdown(&lifecycle{q: q}, 5*time.Second, func() {}, func() {})
+		f.w.Shutdown(&lifecycle{}, 5*time.Second, func() {}, func() {})
 		if d := time.Since(start); d < 5*time.Second || d > 6*time.Second {
 			t.Fatalf("shutdown took %v, want the 5 s grace", d)
 		}
-		if _, ok := q.deletedAt("m1"); ok {
+		if _, ok := f.q.deletedAt("m1"); ok {
 			t.Fatal("deleted without acceptance")
 		}
-		if len(q.dead) != 0 {
+		if len(f.q.dead) != 0 {
 			t.Fatal("transient failures must never dead-letter")
 		}
 	})
 }
 
-func TestBatchTooLargeIsHalvedNotDeadLettered(t *testing.T) {
+func TestJitterDelaysFlushWithinBound(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		q := newFakeQueue()
-		cf := &fakeCF{script: func(_ int, r invalidate.Request) error {
-			if len(r.Paths) > 3 { // a CloudFront with a smaller batch limit than we assume
-				return &cftypes.BatchTooLarge{Message: new(string)}
-			}
-			return nil
-		}}
-		w := newWorker(t, q, cf)
-		var msgs []*consumer.Message
-		for i := range 10 {
-			msgs = append(msgs, msg(fmt.Sprintf("m%d", i), v1("E1", fmt.Sprintf("/p%d", i))))
-		}
-		w.Handle(context.Background(), msgs)
-		time.Sleep(10 * time.Second)
+		f := newFixture(t, func(o *Options) { o.Jitter = time.Second })
+		start := time.Now()
+		f.handle(msg("m", v1("E1", "/a")))
+		time.Sleep(12 * time.Second)
 		synctest.Wait()
-		if len(q.dead) != 0 {
-			t.Fatalf("dead-lettered %d messages for the worker's own batch size", len(q.dead))
+		calls := f.cf.get()
+		if len(calls) != 1 {
+			t.Fatalf("calls %d", len(calls))
 		}
-		for _, m := range msgs {
-			if _, ok := q.deletedAt(m.ID); !ok {
-				t.Fatalf("%s not deleted after the halves were accepted", m.ID)
-			}
+		if d := calls[0].at.Sub(start); d < 10*time.Second || d >= 11*time.Second {
+			t.Fatalf("flushed after %v, want within [window, window+jitter)", d)
 		}
 	})
 }
