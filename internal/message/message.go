@@ -282,13 +282,17 @@ func (d *Decoder) addRoutes(dist *Distribution) error {
 }
 
 // Resolve returns the distribution id that nameOrID names: a listed id, an
-// alias, or (with AllowAll) any well-formed id.
+// alias, or (with AllowAll) any well-formed id. It knows distributions
+// only; [Decoder.ResolveTarget] also resolves tenants.
 func (d *Decoder) Resolve(nameOrID string) (id string, ok bool) {
 	if _, ok := d.ids[nameOrID]; ok {
 		return nameOrID, true
 	}
 	if id, ok := d.aliases[nameOrID]; ok {
 		return id, true
+	}
+	if _, isTenant := d.resolveTenant(nameOrID); isTenant {
+		return "", false // a listed tenant's name, even if AllowAll would take it for an id
 	}
 	return d.resolveID(nameOrID)
 }

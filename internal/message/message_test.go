@@ -531,8 +531,12 @@ func TestResolveTarget(t *testing.T) {
 			t.Errorf("ResolveTarget(%q) = %+v, %v; want %+v, %v", tc.in, got, ok, tc.want, tc.ok)
 		}
 	}
-	// Resolve keeps its meaning: distributions only.
-	if id, ok := d.Resolve("customer-a"); ok {
-		t.Errorf("Resolve(customer-a) = %q, true; want tenants left to ResolveTarget", id)
+	// Resolve keeps its meaning: distributions only, also with AllowAll for
+	// a tenant alias shaped like an id.
+	all := newDecoder(t, func(o *Options) { o.AllowAll = true })
+	for _, name := range []string{"customer-a", "ACME"} {
+		if id, ok := all.Resolve(name); ok {
+			t.Errorf("Resolve(%s) = %q, true; want tenants left to ResolveTarget", name, id)
+		}
 	}
 }
