@@ -24,22 +24,19 @@ func referenceDecoder(t *testing.T) *message.Decoder {
 	if err != nil {
 		t.Fatalf("configs/worker.yaml: %v", err)
 	}
-	o := message.Options{AllowAll: cfg.AllowAllDistributions, MaxPathsPerMessage: cfg.MaxPathsPerMessage}
-	for _, d := range cfg.Distributions {
-		md := message.Distribution{ID: d.ID, Aliases: d.Aliases, IndexDirectories: cfg.IndexDirectories(d)}
-		for _, s := range d.S3 {
-			md.S3 = append(md.S3, message.S3Source{Bucket: s.Bucket, Prefix: s.Prefix, OriginPath: s.OriginPath})
-		}
-		o.Distributions = append(o.Distributions, md)
-	}
-	dec, err := message.NewDecoder(o)
+	dec, err := message.NewDecoder(cfg.DecoderOptions())
 	if err != nil {
 		t.Fatalf("decoder from configs/worker.yaml: %v", err)
 	}
 	return dec
 }
 
-const ref = "EDFDVBD6EXAMPLE"
+// The reference configuration's distribution, and its example tenant.
+const (
+	ref       = "EDFDVBD6EXAMPLE"
+	refTenant = "dt_2wjDZi3hD1ivOXf6rpZJO1AB"
+	refMulti  = "E3MULTITENANT"
+)
 
 // TestExamplesDecode decodes every producer example with the reference
 // configuration: each must be accepted whole, in the expected format, with
@@ -50,6 +47,7 @@ func TestExamplesDecode(t *testing.T) {
 		paths  []string // nil: only the count is checked
 		count  int
 		v1     bool // also validates against the schema
+		tenant bool // for the reference tenant, not the distribution
 	}{
 		"app-v1.json":         {format: "v1", paths: []string{"/index.html", "/img/*"}, v1: true},
 		"cms-publish.json":    {format: "v1", count: 28, v1: true},
@@ -58,6 +56,8 @@ func TestExamplesDecode(t *testing.T) {
 		"sns-envelope.json":   {format: "sns/v1", paths: []string{"/products/42", "/products/"}},
 		"s3-event.json":       {format: "s3", paths: []string{"/blog/index.html", "/blog/", "/img/red%20flower.jpg"}},
 		"eventbridge-s3.json": {format: "eventbridge/s3", paths: []string{"/menus/caf%C3%A9%20menu.pdf"}},
+		"tenant.json":         {format: "v1", paths: []string{"/index.html", "/assets/*"}, v1: true, tenant: true},
+		"tenant-alias.json":   {format: "v1", paths: []string{"/pricing", "#plan-pro"}, v1: true, tenant: true},
 	}
 	files, err := filepath.Glob(filepath.Join("..", "examples", "*.json"))
 	if err != nil {
@@ -93,8 +93,11 @@ func TestExamplesDecode(t *testing.T) {
 				t.Fatalf("decoded %+v; want format %s, one target, nothing rejected or ignored", got, w.format)
 			}
 			tg := got.Targets[0]
-			if tg.DistributionID != ref {
-				t.Errorf("distribution %s, want %s", tg.DistributionID, ref)
+			switch {
+			case w.tenant && (tg.TenantID != refTenant || tg.DistributionID != refMulti):
+				t.Errorf("target %+v, want tenant %s of %s", tg, refTenant, refMulti)
+			case !w.tenant && (tg.TenantID != "" || tg.DistributionID != ref):
+				t.Errorf("target %+v, want distribution %s", tg, ref)
 			}
 			if w.paths != nil && !slices.Equal(tg.Paths, w.paths) {
 				t.Errorf("paths %q, want %q", tg.Paths, w.paths)
@@ -168,8 +171,19 @@ func TestSchemaAgreesWithDecoder(t *testing.T) {
 		{`{"distribution_id":"EDFDVBD6EXAMPLE","tags":["` + tag256 + `","#` + tag256 + `"]}`, true},
 		{`{"distribution_id":"EDFDVBD6EXAMPLE","paths":["/a"],"future_field":{"x":1}}`, true},
 		{`{"distribution_id":"EDFDVBD6EXAMPLE","paths":[" /padded "]}`, true},
+		{`{"distribution_tenant_id":"dt_2wjDZi3hD1ivOXf6rpZJO1AB","paths":["/a"]}`, true},
+		{`{"distribution_tenant_id":"customer-a","tags":["x"]}`, true},
+		{`{"distribution":"customer-a","paths":["/a"]}`, true},
+		{`{"distribution":"dt_2wjDZi3hD1ivOXf6rpZJO1AB","paths":["/a"]}`, true},
+		{`{"distribution_tenant_id":"dt_2wjDZi3hD1ivOXf6rpZJO1AB","distribution":"customer-a","paths":["/a"]}`, true},
 
 		{`{"paths":["/a"]}`, false},
+		{`{"distribution_id":"EDFDVBD6EXAMPLE","distribution_tenant_id":"dt_2wjDZi3hD1ivOXf6rpZJO1AB","paths":["/a"]}`, false},
+		{`{"distribution_id":"E3MULTITENANT","distribution_tenant_id":"customer-a","paths":["/a"]}`, false},
+		{`{"distribution_tenant_id":"","paths":["/a"]}`, false},
+		{`{"distribution_tenant_id":7,"paths":["/a"]}`, false},
+		{`{"distribution_tenant_id":"customer-a","paths":[]}`, false},
+		{`{"distribution_tenant_id":"customer-a","paths":["relative"]}`, false},
 		{`{"distribution_id":"EDFDVBD6EXAMPLE"}`, false},
 		{`{"distribution_id":"EDFDVBD6EXAMPLE","paths":[]}`, false},
 		{`{"distribution_id":"EDFDVBD6EXAMPLE","paths":[],"tags":[]}`, false},
@@ -321,6 +335,10 @@ func (s schema) check(sch map[string]any, v any, at string) []string {
 				for i, item := range a {
 					errs = append(errs, s.check(kw.(map[string]any), item, fmt.Sprintf("%s[%d]", at, i))...)
 				}
+			}
+		case "not":
+			if len(s.check(kw.(map[string]any), v, at)) == 0 {
+				fail("matches the schema under \"not\"")
 			}
 		case "allOf":
 			for _, sub := range kw.([]any) {

@@ -15,11 +15,13 @@ import (
 	"github.com/acme/cf-invalidator/pkg/invalidator"
 )
 
-const enqueueUsage = `usage: worker enqueue --queue-url URL --distribution ID [--tag T]... [PATH... | -]
+const enqueueUsage = `usage: worker enqueue --queue-url URL (--distribution ID | --tenant ID) [--tag T]... [PATH... | -]
 
 Queues CloudFront invalidations for the worker: paths (starting with "/", or
-full http(s) URLs) and cache tags of one distribution, packed into as few
-SQS messages as fit (at most --max-items items and --max-bytes bytes each).
+full http(s) URLs) and cache tags of one distribution, or of one
+distribution tenant of a multi-tenant distribution (--tenant, sent as
+"distribution_tenant_id"), packed into as few SQS messages as fit (at most
+--max-items items and --max-bytes bytes each).
 Paths come from the arguments; with no paths and no tags, or with "-", they
 are read from stdin, one per line (blank lines skipped). Prints the SQS
 message ids, one per line.
@@ -45,7 +47,8 @@ func runEnqueue(args, environ []string, stdin io.Reader, stdout, stderr io.Write
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, enqueueUsage); fs.PrintDefaults() }
 	queueURL := fs.String("queue-url", toolEnv(environ, "INVALIDATOR_QUEUE_URL"), "SQS queue URL of the worker")
-	dist := fs.String("distribution", "", "distribution id or alias (required)")
+	dist := fs.String("distribution", "", "distribution id or alias (this or --tenant)")
+	tenant := fs.String("tenant", "", "distribution tenant id or alias (this or --distribution)")
 	var tags toolStringList
 	fs.Var(&tags, "tag", "cache tag to invalidate (repeatable)")
 	maxItems := fs.Int("max-items", invalidator.DefaultMaxItemsPerMessage, "most paths+tags per message (the worker's max_paths_per_message)")
@@ -57,8 +60,11 @@ func runEnqueue(args, environ []string, stdin io.Reader, stdout, stderr io.Write
 	case *queueURL == "":
 		fmt.Fprintln(stderr, "worker enqueue: --queue-url is required (or INVALIDATOR_QUEUE_URL)")
 		return exitUsage
-	case *dist == "":
-		fmt.Fprintln(stderr, "worker enqueue: --distribution is required")
+	case *dist == "" && *tenant == "":
+		fmt.Fprintln(stderr, "worker enqueue: --distribution or --tenant is required")
+		return exitUsage
+	case *dist != "" && *tenant != "":
+		fmt.Fprintln(stderr, "worker enqueue: give --distribution or --tenant, not both (a message names one of them)")
 		return exitUsage
 	case *maxItems < 1:
 		fmt.Fprintln(stderr, "worker enqueue: --max-items must be at least 1")
@@ -73,7 +79,7 @@ func runEnqueue(args, environ []string, stdin io.Reader, stdout, stderr io.Write
 		return exitFailure
 	}
 	opts := []invalidator.Option{invalidator.WithMaxItemsPerMessage(*maxItems), invalidator.WithMaxMessageBytes(*maxBytes)}
-	req := invalidator.Request{Distribution: *dist, Paths: paths, Tags: tags}
+	req := invalidator.Request{Distribution: *dist, Tenant: *tenant, Paths: paths, Tags: tags}
 	// Refuse bad input before touching AWS: nothing is sent then.
 	if _, err := invalidator.New(nil, *queueURL, opts...).Bodies(req); err != nil {
 		fmt.Fprintf(stderr, "worker enqueue: %v\n", err)

@@ -114,7 +114,9 @@ func TestEnqueueUsageErrors(t *testing.T) {
 		want  string
 	}{
 		{"", []string{"enqueue", "--distribution", "E1", "/a"}, "--queue-url is required"},
-		{"", []string{"enqueue", "--queue-url", q, "/a"}, "--distribution is required"},
+		{"", []string{"enqueue", "--queue-url", q, "/a"}, "--distribution or --tenant is required"},
+		{"", []string{"enqueue", "--queue-url", q, "--distribution", "E1", "--tenant", "dt_1", "/a"}, "not both"},
+		{"", []string{"enqueue", "--queue-url", q, "--tenant", "dt_1"}, "no paths and no tags"},
 		{"", []string{"enqueue", "--queue-url", q, "--distribution", "E1", "relative/path"}, `"relative/path"`},
 		{"/ok\nno-slash\n", []string{"enqueue", "--queue-url", q, "--distribution", "E1"}, `"no-slash"`},
 		{"", []string{"enqueue", "--queue-url", q, "--distribution", "E1"}, "no paths and no tags"},
@@ -133,5 +135,47 @@ func TestEnqueueUsageErrors(t *testing.T) {
 	// A valid request against an endpoint that is not there: exit 1.
 	if res := e2e.Run(t, e2e.Exec{SQS: closed}, "enqueue", "--queue-url", q, "--distribution", "E1", "/a"); res.Code != exitFailure {
 		t.Errorf("unreachable SQS: exit %d, want 1:\n%s", res.Code, res.Stderr)
+	}
+}
+
+// TestEnqueueTenant: --tenant by id and by alias through moto's SQS; the
+// worker's decoder reads each message as that tenant of its multi-tenant
+// distribution.
+func TestEnqueueTenant(t *testing.T) {
+	const tenant, parent = "dt_2wjDZi3hD1ivOXf6rpZJO1AB", "E3MULTITENANT"
+	moto := testenv.Moto(t)
+	c := e2e.SQSClient(moto.Endpoint)
+	q := e2e.CreateQueue(t, c, "enqueue-tenant", nil)
+	var sent []string
+	for _, args := range [][]string{
+		{"--tenant", tenant, "/index.html", "/assets/*"},
+		{"--tenant", "customer-a", "--tag", "plan-pro", "/pricing"},
+	} {
+		res := e2e.Run(t, e2e.Exec{SQS: moto.Endpoint}, append([]string{"enqueue", "--queue-url", q}, args...)...)
+		if res.Code != 0 || len(strings.Fields(res.Stdout)) != 1 {
+			t.Fatalf("enqueue %q: exit %d, stdout %q:\n%s", args, res.Code, res.Stdout, res.Stderr)
+		}
+		sent = append(sent, strings.TrimSpace(res.Stdout))
+	}
+	got := e2e.ReceiveUntil(t, c, []string{q}, 30*time.Second, func(got map[string][]types.Message) bool { return len(got[q]) >= 2 })[q]
+	dec, err := message.NewDecoder(message.Options{Tenants: []message.Tenant{{ID: tenant, Aliases: []string{"customer-a"}, Distribution: parent}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][]string{sent[0]: {"/index.html", "/assets/*"}, sent[1]: {"/pricing", "#plan-pro"}}
+	for _, m := range got {
+		d, err := dec.Decode([]byte(aws.ToString(m.Body)))
+		if err != nil || len(d.Targets) != 1 {
+			t.Fatalf("message %s: %v %+v", aws.ToString(m.Body), err, d)
+		}
+		tg := d.Targets[0]
+		w, ok := want[aws.ToString(m.MessageId)]
+		if !ok || tg.TenantID != tenant || tg.DistributionID != parent || strings.Join(tg.Paths, " ") != strings.Join(w, " ") {
+			t.Errorf("message %s (%s) decodes to %+v; want tenant %s of %s with %q", aws.ToString(m.MessageId), aws.ToString(m.Body), tg, tenant, parent, w)
+		}
+		delete(want, aws.ToString(m.MessageId))
+	}
+	if len(want) > 0 {
+		t.Fatalf("messages not received: %v", want)
 	}
 }

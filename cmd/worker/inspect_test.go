@@ -137,3 +137,85 @@ func TestOperatorLoop(t *testing.T) {
 	}
 	e2e.CheckDeletesJustified(t, proxy.WaitDeleted(wants, 10*time.Second), wants, e2e.FromCloudFront(t, cf, dist), copies...)
 }
+
+// TestInspectSeveralQueues: --config reports on every configured queue and
+// its dead-letter queue (configured, or found through the RedrivePolicy),
+// a section each; a shared dead-letter queue once; repeated --queue-url
+// with --json gives a list.
+func TestInspectSeveralQueues(t *testing.T) {
+	moto := testenv.Moto(t)
+	c := e2e.SQSClient(moto.Endpoint)
+	live, liveDLQ := e2e.CreateQueues(t, c, "multi", 5, 0)
+	bulk := e2e.CreateQueue(t, c, "multi-bulk", nil)
+	bulkDLQ := e2e.CreateQueue(t, c, "multi-bulk-dlq", nil)
+	e2e.SendDeadLettered(t, c, liveDLQ, live, message.CodeInvalidPath, []string{"a", "b"})
+	e2e.SendDeadLettered(t, c, bulkDLQ, bulk, message.CodeConflictingTarget, []string{"c", "d", "e"})
+	cfg := e2e.WriteConfig(t, fmt.Sprintf("queues:\n  - url: %s\n  - url: %s\n    lane: bulk\n    dead_letter_queue_url: %s\ndistributions: [{id: E1}]\n", live, bulk, bulkDLQ))
+
+	res := e2e.Run(t, e2e.Exec{SQS: moto.Endpoint}, "inspect", "--config", cfg)
+	t.Logf("inspect --config:\n%s", res.Stdout)
+	if res.Code != 0 {
+		t.Fatalf("exit %d:\n%s", res.Code, res.Stderr)
+	}
+	sections := strings.Split(res.Stdout, "=== ")[1:]
+	wantTitles := []string{"live queue ===", "dead-letter queue of " + live + " ===", "bulk queue ===", "dead-letter queue of " + bulk + " ==="}
+	if len(sections) != len(wantTitles) {
+		t.Fatalf("%d sections, want %d", len(sections), len(wantTitles))
+	}
+	for i, sec := range sections {
+		if !strings.HasPrefix(sec, wantTitles[i]) {
+			t.Errorf("section %d starts %q, want %q", i, e2e.Abridge(sec, 80), wantTitles[i])
+		}
+	}
+	for i, want := range [][]string{
+		{"queue:                 " + live, "after 5 receives", "peeked:                none: the worker reads this queue"},
+		{"queue:                 " + liveDLQ, "visible:               2", "dead-letter queue of:  " + live},
+		{"queue:                 " + bulk, "redrive policy:        none", "peeked:                none: the worker reads this queue"},
+		{"queue:                 " + bulkDLQ, "visible:               3", "peeked:                3 message(s)"},
+	} {
+		for _, w := range want {
+			if !strings.Contains(sections[i], w) {
+				t.Errorf("section %d lacks %q", i, w)
+			}
+		}
+	}
+	if !e2e.HasRow(sections[1], message.CodeInvalidPath, "2") || !e2e.HasRow(sections[3], message.CodeConflictingTarget, "3") {
+		t.Errorf("the counts by reason are not in their sections")
+	}
+	for _, q := range []string{liveDLQ, bulkDLQ} {
+		if v, nv := e2e.QueueCounts(t, c, q); nv != 0 || v == 0 {
+			t.Errorf("%s after inspect: visible %d, not visible %d; want all visible again", q, v, nv)
+		}
+	}
+
+	// A dead-letter queue shared by both queues: one section naming both.
+	shared := e2e.WriteConfig(t, fmt.Sprintf("queues:\n  - {url: %s, dead_letter_queue_url: %s}\n  - {url: %s, lane: bulk, dead_letter_queue_url: %s}\ndistributions: [{id: E1}]\n", live, liveDLQ, bulk, liveDLQ))
+	res = e2e.Run(t, e2e.Exec{SQS: moto.Endpoint}, "inspect", "--config", shared, "--no-peek")
+	if res.Code != 0 || strings.Count(res.Stdout, "=== ") != 3 || !strings.Contains(res.Stdout, "=== dead-letter queue of "+live+", "+bulk+" ===") {
+		t.Fatalf("shared DLQ: exit %d\n%s\n%s", res.Code, res.Stdout, res.Stderr)
+	}
+
+	res = e2e.Run(t, e2e.Exec{SQS: moto.Endpoint}, "inspect", "--queue-url", liveDLQ, "--queue-url", bulkDLQ, "--json")
+	var reps []struct {
+		Role     string         `json:"role"`
+		QueueURL string         `json:"queue_url"`
+		Visible  int            `json:"visible"`
+		ByReason map[string]int `json:"by_reason"`
+	}
+	if err := json.Unmarshal([]byte(res.Stdout), &reps); err != nil || res.Code != 0 {
+		t.Fatalf("--json: exit %d, %v:\n%s", res.Code, err, res.Stdout)
+	}
+	if len(reps) != 2 || reps[0].QueueURL != liveDLQ || reps[0].Visible != 2 || reps[1].ByReason[message.CodeConflictingTarget] != 3 || reps[1].Role != "queue" {
+		t.Fatalf("--json reports %+v", reps)
+	}
+
+	// One queue that fails among others: reported, the rest still are, exit 1.
+	missing := live + "-absent"
+	res = e2e.Run(t, e2e.Exec{SQS: moto.Endpoint}, "inspect", "--queue-url", missing, "--queue-url", bulkDLQ, "--no-peek")
+	if res.Code != exitFailure || !strings.Contains(res.Stdout, "error:") || !strings.Contains(res.Stdout, "queue:                 "+bulkDLQ) {
+		t.Fatalf("a failing queue: exit %d\n%s\n%s", res.Code, res.Stdout, res.Stderr)
+	}
+	if res := e2e.Run(t, e2e.Exec{SQS: moto.Endpoint}, "inspect", "--config", cfg, "--queue-url", live); res.Code != exitUsage || !strings.Contains(res.Stderr, "not both") {
+		t.Fatalf("--config with --queue-url: exit %d\n%s", res.Code, res.Stderr)
+	}
+}

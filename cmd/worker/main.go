@@ -59,7 +59,7 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 	case "enqueue":
 		return runEnqueue(args[1:], environ, os.Stdin, stdout, stderr)
 	case "redrive":
-		return runRedrive(args[1:], stdout, stderr)
+		return runRedrive(args[1:], environ, stdout, stderr)
 	case "inspect":
 		return runInspect(args[1:], environ, stdout, stderr)
 	case "version", "--version":

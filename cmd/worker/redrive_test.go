@@ -147,3 +147,63 @@ func TestRedriveFilterAndDryRunCLI(t *testing.T) {
 		t.Fatalf("no --from: exit %d", res.Code)
 	}
 }
+
+// TestRedriveToBulkLane: --lane bulk sends every message to the config's
+// bulk queue, whatever its invalidator.source_queue says; the live queue
+// gets nothing. The command's usage errors exit 2 before any AWS call.
+func TestRedriveToBulkLane(t *testing.T) {
+	moto := testenv.Moto(t)
+	c := e2e.SQSClient(moto.Endpoint)
+	live, dlq := e2e.CreateQueues(t, c, "lanes", 5, 0)
+	bulk := e2e.CreateQueue(t, c, "lanes-bulk", nil)
+	cfg := e2e.WriteConfig(t, fmt.Sprintf("queues:\n  - url: %s\n    dead_letter_queue_url: %s\n  - url: %s\n    lane: bulk\ndistributions: [{id: E1}]\n", live, dlq, bulk))
+	var bodies []string
+	for i := range 12 {
+		bodies = append(bodies, string(message.EncodeV1("E1", []string{fmt.Sprintf("/replay/%d", i)})))
+	}
+	e2e.SendDeadLettered(t, c, dlq, live, message.CodeDistributionNotAllowed, bodies)
+
+	res := e2e.Run(t, e2e.Exec{SQS: moto.Endpoint}, "redrive", "--from", dlq, "--lane", "bulk", "--config", cfg)
+	t.Logf("redrive --lane bulk:\n%s", res.Stdout)
+	if res.Code != 0 || !strings.Contains(res.Stdout, "to the bulk lane: "+bulk) || !e2e.HasRow(res.Stdout, message.CodeDistributionNotAllowed, "12", "0", "0") {
+		t.Fatalf("exit %d\n%s\n%s", res.Code, res.Stdout, res.Stderr)
+	}
+	got := e2e.ReceiveUntil(t, c, []string{bulk}, 10*time.Second, func(got map[string][]types.Message) bool { return len(got[bulk]) >= 12 })[bulk]
+	moved := map[string]bool{}
+	for _, m := range got {
+		moved[aws.ToString(m.Body)] = true
+	}
+	for _, b := range bodies {
+		if !moved[b] {
+			t.Errorf("%s did not reach the bulk queue", b)
+		}
+	}
+	if v, nv := e2e.QueueCounts(t, c, live); v+nv != 0 {
+		t.Errorf("the live queue got %d messages", v+nv)
+	}
+	if v, nv := e2e.QueueCounts(t, c, dlq); v+nv != 0 {
+		t.Errorf("the DLQ still holds %d messages", v+nv)
+	}
+
+	// Usage errors, against a closed port: exit 2, nothing reached.
+	closed := fmt.Sprintf("http://127.0.0.1:%d", testenv.FreePort(t))
+	noBulk := e2e.WriteConfig(t, "queue_url: "+live+"\ndistributions: [{id: E1}]\n")
+	twoBulk := e2e.WriteConfig(t, fmt.Sprintf("queues:\n  - {url: %s, lane: bulk}\n  - {url: %s, lane: bulk}\ndistributions: [{id: E1}]\n", live, bulk))
+	bad := e2e.WriteConfig(t, "queues: [{url: "+live+", lane: fast}]\ndistributions: [{id: E1}]\n")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--lane", "bulk"}, "--lane needs --config"},
+		{[]string{"--lane", "bulk", "--config", cfg, "--to", live}, "give --to or --lane, not both"},
+		{[]string{"--lane", "slow", "--config", cfg}, `--lane must be live or bulk, got "slow"`},
+		{[]string{"--lane", "bulk", "--config", noBulk}, "lists no bulk queue"},
+		{[]string{"--lane", "bulk", "--config", twoBulk}, "lists 2 bulk queues (" + live + ", " + bulk + "): give --to one of them"},
+		{[]string{"--lane", "bulk", "--config", bad}, `queues[0].lane: must be live or bulk`},
+	} {
+		res := e2e.Run(t, e2e.Exec{SQS: closed}, append([]string{"redrive", "--from", dlq}, tc.args...)...)
+		if res.Code != exitUsage || !strings.Contains(res.Stderr, tc.want) {
+			t.Errorf("%q: exit %d, stderr %q; want exit 2 mentioning %q", tc.args, res.Code, res.Stderr, tc.want)
+		}
+	}
+}

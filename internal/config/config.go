@@ -65,12 +65,70 @@ type Distribution struct {
 	OriginLag time.Duration `yaml:"origin_lag"`
 }
 
+// Tenant is one allow-listed distribution tenant of a multi-tenant
+// distribution (CloudFront SaaS Manager).
+type Tenant struct {
+	// ID is the tenant id (dt_2wjDZi3hD1ivOXf6rpZJO1AB); see
+	// message.TenantIDProblem for what it may look like.
+	ID string `yaml:"id"`
+	// Aliases are names a message may use instead of the id, unique across
+	// every distribution's and tenant's id and aliases.
+	Aliases []string `yaml:"aliases"`
+	// Distribution is the id of the tenant's multi-tenant distribution. It
+	// need not be in distributions.
+	Distribution string `yaml:"distribution"`
+}
+
+// Lanes of work. A queue belongs to one; live work goes first.
+const (
+	LaneLive = "live"
+	LaneBulk = "bulk"
+)
+
+// LaneNames are the lanes, in priority order.
+var LaneNames = []string{LaneLive, LaneBulk}
+
+// Queue is one queue the worker reads.
+type Queue struct {
+	URL string `yaml:"url"`
+	// Lane is LaneLive or LaneBulk ("" = live).
+	Lane string `yaml:"lane"`
+	// Pollers is this queue's concurrent long polls (0 = the top-level pollers).
+	Pollers int `yaml:"pollers"`
+	// DeadLetterQueueURL is where this queue's poison goes ("" = the
+	// dead-letter queue of the queue's RedrivePolicy).
+	DeadLetterQueueURL string `yaml:"dead_letter_queue_url"`
+}
+
+// Lane holds one lane's settings.
+type Lane struct {
+	// Window is the lane's batch window (0 = the top-level window).
+	Window time.Duration `yaml:"window"`
+	// CollapseAbove: a submission of this lane with more file paths than
+	// this is collapsed to fit under it even when CloudFront's headroom would
+	// take it whole, so bulk work uses fewer paths of the shared in-progress
+	// quota and leaves the rest to live work (0 = off).
+	CollapseAbove int `yaml:"collapse_above"`
+}
+
+// Lanes are the settings of each lane; read them through [Config.LaneSettings].
+type Lanes struct {
+	Live Lane `yaml:"live"`
+	Bulk Lane `yaml:"bulk"`
+}
+
 // Config is the worker's configuration. See configs/worker.yaml for what
 // each key means and why it is bounded as it is.
+//
+// The queues are either the one-queue shorthand (QueueURL, with
+// DeadLetterQueueURL and Pollers) or the Queues list; read them through
+// [Config.EffectiveQueues], which expands the shorthand.
 type Config struct {
 	QueueURL              string         `yaml:"queue_url"`
 	DeadLetterQueueURL    string         `yaml:"dead_letter_queue_url"`
+	Queues                []Queue        `yaml:"queues"`
 	Window                time.Duration  `yaml:"window"`
+	Lanes                 Lanes          `yaml:"lanes"`
 	HTTPAddr              string         `yaml:"http_addr"`
 	ShutdownGrace         time.Duration  `yaml:"shutdown_grace"`
 	Pollers               int            `yaml:"pollers"`
@@ -78,6 +136,7 @@ type Config struct {
 	MaxHeld               int            `yaml:"max_held"`
 	AllowAllDistributions bool           `yaml:"allow_all_distributions"`
 	Distributions         []Distribution `yaml:"distributions"`
+	Tenants               []Tenant       `yaml:"tenants"`
 	SubmitConcurrency     int            `yaml:"submit_concurrency"`
 	RetryMaxBackoff       time.Duration  `yaml:"retry_max_backoff"`
 	MaxPathsPerMessage    int            `yaml:"max_paths_per_message"`
@@ -117,11 +176,12 @@ func (c Config) MaxHoldFor(d Distribution) time.Duration {
 }
 
 // Default returns the configuration used for every key that neither the
-// file nor the environment sets. It has no queue_url and an empty
-// allow-list, so it does not validate on its own.
+// file nor the environment sets. It has no queue and an empty allow-list,
+// so it does not validate on its own.
 func Default() Config {
 	return Config{
 		Window:             10 * time.Second,
+		Lanes:              Lanes{Bulk: Lane{Window: DefaultBulkWindow, CollapseAbove: DefaultBulkCollapseAbove}},
 		HTTPAddr:           "127.0.0.1:9090",
 		ShutdownGrace:      30 * time.Second,
 		Pollers:            4,
@@ -144,6 +204,76 @@ func Default() Config {
 		FreePathsPerMonth:     1000,
 		TrackCompletion:       true,
 	}
+}
+
+// Defaults of the bulk lane: a longer window merges more of a backfill into
+// each invalidation, and collapsing above 500 file paths keeps a bulk
+// submission to a sixth of CloudFront's 3,000 in progress per distribution.
+// The live lane defaults to the top-level window and never collapses early.
+const (
+	DefaultBulkWindow        = time.Minute
+	DefaultBulkCollapseAbove = 500
+)
+
+// EffectiveQueues returns the queues to read: the queues list, or the
+// queue_url shorthand as a one-entry list (lane live, the top-level
+// pollers and dead_letter_queue_url). Lane and Pollers are filled in, so
+// the caller needs no defaults of its own.
+func (c Config) EffectiveQueues() []Queue {
+	if len(c.Queues) == 0 {
+		if c.QueueURL == "" {
+			return nil
+		}
+		return []Queue{{URL: c.QueueURL, Lane: LaneLive, Pollers: c.Pollers, DeadLetterQueueURL: c.DeadLetterQueueURL}}
+	}
+	out := make([]Queue, len(c.Queues))
+	for i, q := range c.Queues {
+		if q.Lane == "" {
+			q.Lane = LaneLive
+		}
+		if q.Pollers == 0 {
+			q.Pollers = c.Pollers
+		}
+		out[i] = q
+	}
+	return out
+}
+
+// QueuesOfLane returns the effective queues of lane, in config order.
+func (c Config) QueuesOfLane(lane string) []Queue {
+	var out []Queue
+	for _, q := range c.EffectiveQueues() {
+		if q.Lane == lane {
+			out = append(out, q)
+		}
+	}
+	return out
+}
+
+// LaneSettings returns lane's effective settings, its window resolved (0 =
+// the top-level window). lane must be one of [LaneNames]; any other name
+// gets the top-level window and no early collapse.
+func (c Config) LaneSettings(lane string) Lane {
+	var l Lane
+	switch lane {
+	case LaneLive:
+		l = c.Lanes.Live
+	case LaneBulk:
+		l = c.Lanes.Bulk
+	}
+	if l.Window == 0 {
+		l.Window = c.Window
+	}
+	return l
+}
+
+// EffectiveLanes returns [Config.LaneSettings] of every lane, by name.
+func (c Config) EffectiveLanes() map[string]Lane {
+	out := make(map[string]Lane, len(LaneNames))
+	for _, name := range LaneNames {
+		out[name] = c.LaneSettings(name)
+	}
+	return out
 }
 
 // DefaultCollapseMinDepth: by default the worker never invalidates "/*"

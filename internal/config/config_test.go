@@ -15,6 +15,7 @@ import (
 func TestDefault(t *testing.T) {
 	want := Config{
 		Window:             10 * time.Second,
+		Lanes:              Lanes{Bulk: Lane{Window: time.Minute, CollapseAbove: 500}},
 		HTTPAddr:           "127.0.0.1:9090",
 		ShutdownGrace:      30 * time.Second,
 		Pollers:            4,
@@ -42,8 +43,8 @@ func TestDefault(t *testing.T) {
 	}
 	// Default is complete but for the two keys an operator must choose.
 	wantErrs(t, Default().Validate(),
-		`config: queue_url: required`,
-		`config: distributions: empty allow-list (list distributions, or set allow_all_distributions: true on purpose)`,
+		`config: queue_url: required (or queues, to read several)`,
+		`config: distributions: empty allow-list (list distributions or tenants, or set allow_all_distributions: true on purpose)`,
 	)
 }
 
@@ -90,12 +91,15 @@ func TestReferenceConfig(t *testing.T) {
 	// Every key but the required queue_url and the example allow-list shows
 	// its default.
 	want := Default()
-	want.QueueURL, want.Distributions = c.QueueURL, c.Distributions
+	want.QueueURL, want.Distributions, want.Tenants = c.QueueURL, c.Distributions, c.Tenants
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("worker.yaml differs from Default():\n got %+v\nwant %+v", c, want)
 	}
 	if len(c.Distributions) == 0 || len(c.Distributions[0].Aliases) == 0 || len(c.Distributions[0].S3) == 0 {
 		t.Errorf("worker.yaml: want an example distribution with aliases and an s3 mapping, got %+v", c.Distributions)
+	}
+	if len(c.Tenants) == 0 || len(c.Tenants[0].Aliases) == 0 {
+		t.Errorf("worker.yaml: want an example tenant with aliases, got %+v", c.Tenants)
 	}
 }
 
@@ -111,6 +115,7 @@ func TestReferenceConfigDocumentsEveryKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	dist := child(root, "distributions").Content[0]
+	lanes := child(root, "lanes")
 	for _, tc := range []struct {
 		name string
 		node *yaml.Node
@@ -119,10 +124,22 @@ func TestReferenceConfigDocumentsEveryKey(t *testing.T) {
 		{"top level", root, reflect.TypeFor[Config]()},
 		{"distributions[0]", dist, reflect.TypeFor[Distribution]()},
 		{"distributions[0].s3[0]", child(dist, "s3").Content[0], reflect.TypeFor[S3Source]()},
+		{"tenants[0]", child(root, "tenants").Content[0], reflect.TypeFor[Tenant]()},
+		{"lanes", lanes, reflect.TypeFor[Lanes]()},
+		{"lanes.live", child(lanes, "live"), reflect.TypeFor[Lane]()},
+		{"lanes.bulk", child(lanes, "bulk"), reflect.TypeFor[Lane]()},
 	} {
 		_, want := fieldsByTag(tc.typ)
 		if got := keys(tc.node); !slices.Equal(got, want) {
 			t.Errorf("worker.yaml %s keys = %v, want %v (every key, in struct order)", tc.name, got, want)
+		}
+	}
+	// queues is empty there (it excludes queue_url); its entry's keys are
+	// documented in the comment above it, one "#   key:" line each.
+	_, want := fieldsByTag(reflect.TypeFor[Queue]())
+	for _, k := range want {
+		if !strings.Contains(string(data), "\n#   "+k+":") {
+			t.Errorf("worker.yaml does not document queues[].%s", k)
 		}
 	}
 }

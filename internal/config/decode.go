@@ -76,9 +76,10 @@ func (d *decoder) mapping(n *yaml.Node, v reflect.Value, key string) {
 	}
 }
 
-// sequence decodes a YAML list into slice v; null is an empty list.
+// sequence decodes a YAML list into slice v; null and [] are an empty list
+// (nil, as in Default).
 func (d *decoder) sequence(n *yaml.Node, v reflect.Value, key string) {
-	if isNull(n) {
+	if isNull(n) || n.Kind == yaml.SequenceNode && len(n.Content) == 0 {
 		v.SetZero()
 		return
 	}

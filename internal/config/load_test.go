@@ -161,8 +161,8 @@ func TestLoadErrors(t *testing.T) {
 			name: "missing queue_url and empty allow-list",
 			file: "window: 5s\n",
 			want: []string{
-				`config: queue_url: required`,
-				`config: distributions: empty allow-list (list distributions, or set allow_all_distributions: true on purpose)`,
+				`config: queue_url: required (or queues, to read several)`,
+				`config: distributions: empty allow-list (list distributions or tenants, or set allow_all_distributions: true on purpose)`,
 			},
 		},
 		{
@@ -192,8 +192,8 @@ func TestLoadErrors(t *testing.T) {
 				`config: allow_all_distributions: must be true or false, got "yes"`,
 				`config: max_held: must be an integer, got "ten"`,
 				`config: distributions: must be a list, got a mapping`,
-				`config: queue_url: required`,
-				`config: distributions: empty allow-list (list distributions, or set allow_all_distributions: true on purpose)`,
+				`config: queue_url: required (or queues, to read several)`,
+				`config: distributions: empty allow-list (list distributions or tenants, or set allow_all_distributions: true on purpose)`,
 			},
 		},
 		{
@@ -206,8 +206,8 @@ func TestLoadErrors(t *testing.T) {
 			file: "- queue_url\n",
 			want: []string{
 				`config: must be a mapping of keys, got a list`,
-				`config: queue_url: required`,
-				`config: distributions: empty allow-list (list distributions, or set allow_all_distributions: true on purpose)`,
+				`config: queue_url: required (or queues, to read several)`,
+				`config: distributions: empty allow-list (list distributions or tenants, or set allow_all_distributions: true on purpose)`,
 			},
 		},
 		{

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/acme/cf-invalidator/internal/message"
 )
 
 // Bounds of the numeric keys, each with the limit it obeys.
@@ -85,6 +87,11 @@ const (
 
 	// CloudFront's free tier is 1,000 paths a month per account.
 	maxFreePaths = 1_000_000
+
+	// collapse_above: CloudFront allows 3,000 file paths in progress per
+	// distribution, so no submission holds more and a higher threshold would
+	// never be reached.
+	maxCollapseAbove = 3000
 )
 
 // CloudFront distribution ids are upper-case letters and digits
@@ -101,6 +108,7 @@ func (c Config) Validate() error {
 
 func (c Config) problems() []error {
 	errs := c.queueProblems()
+	errs = append(errs, c.laneProblems()...)
 	errs = append(errs,
 		positiveDuration("window", c.Window, maxWindow),
 		checkHTTPAddr(c.HTTPAddr),
@@ -130,7 +138,17 @@ func (c Config) problems() []error {
 	return slices.DeleteFunc(errs, func(err error) bool { return err == nil })
 }
 
+// queueProblems checks the queues: the queue_url shorthand or the queues
+// list, never both.
 func (c Config) queueProblems() []error {
+	switch {
+	case len(c.Queues) > 0 && c.QueueURL != "":
+		return []error{problemf("queues", "set together with queue_url: give queue_url (with dead_letter_queue_url and pollers) for one queue, or queues for several, not both (check INVALIDATOR_QUEUE_URL and INVALIDATOR_QUEUES too)")}
+	case len(c.Queues) > 0:
+		return c.queueListProblems()
+	case c.QueueURL == "":
+		return []error{problemf("queue_url", "required (or queues, to read several)")}
+	}
 	errs := []error{checkQueueURL("queue_url", c.QueueURL)}
 	if c.DeadLetterQueueURL == "" {
 		return errs // the worker reads the queue's RedrivePolicy instead
@@ -139,6 +157,67 @@ func (c Config) queueProblems() []error {
 	if c.DeadLetterQueueURL == c.QueueURL {
 		errs = append(errs, problemf("dead_letter_queue_url",
 			"must differ from queue_url (poison messages would come straight back)"))
+	}
+	return errs
+}
+
+// queueListProblems checks each entry of queues: a URL read once, a known
+// lane, a poller count, and a dead-letter queue that is no queue the
+// worker reads (poison would come straight back).
+func (c Config) queueListProblems() []error {
+	var errs []error
+	if c.DeadLetterQueueURL != "" {
+		errs = append(errs, problemf("dead_letter_queue_url",
+			"belongs to the queue_url shorthand; with queues, set each queue's dead_letter_queue_url (queues[0].dead_letter_queue_url)"))
+	}
+	read := map[string]string{} // url → key where it is read
+	for i, q := range c.Queues {
+		key := fmt.Sprintf("queues[%d]", i)
+		if err := checkQueueURL(key+".url", q.URL); err != nil {
+			errs = append(errs, err)
+		} else if first, dup := read[q.URL]; dup {
+			errs = append(errs, problemf(key+".url", "duplicate %q (also %s): a queue is read once", q.URL, first))
+		} else {
+			read[q.URL] = key + ".url"
+		}
+		if q.Lane != "" && !slices.Contains(LaneNames, q.Lane) {
+			errs = append(errs, problemf(key+".lane", "must be %s (default %s), got %q", strings.Join(LaneNames, " or "), LaneLive, q.Lane))
+		}
+		if q.Pollers != 0 {
+			errs = append(errs, intIn(key+".pollers", q.Pollers, minPollers, maxPollers))
+		}
+	}
+	for i, q := range c.Queues {
+		if q.DeadLetterQueueURL == "" {
+			continue
+		}
+		key := fmt.Sprintf("queues[%d].dead_letter_queue_url", i)
+		if err := checkQueueURL(key, q.DeadLetterQueueURL); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		switch other, isRead := read[q.DeadLetterQueueURL]; {
+		case q.DeadLetterQueueURL == q.URL:
+			errs = append(errs, problemf(key, "must differ from queues[%d].url (poison messages would come straight back)", i))
+		case isRead:
+			errs = append(errs, problemf(key, "is %s, a queue the worker reads (poison messages would come straight back)", other))
+		}
+	}
+	return errs
+}
+
+// laneProblems checks each lane's settings; windows are bounded like window.
+func (c Config) laneProblems() []error {
+	var errs []error
+	for _, l := range []struct {
+		name string
+		lane Lane
+	}{{LaneLive, c.Lanes.Live}, {LaneBulk, c.Lanes.Bulk}} {
+		key := "lanes." + l.name
+		if l.lane.Window != 0 {
+			errs = append(errs, positiveDuration(key+".window", l.lane.Window, maxWindow))
+		}
+		errs = append(errs, intIn(key+".collapse_above", l.lane.CollapseAbove, 0, maxCollapseAbove))
 	}
 	return errs
 }
@@ -187,16 +266,55 @@ func checkLogLevel(level string) error {
 }
 
 func (c Config) distributionProblems() []error {
-	if len(c.Distributions) == 0 && !c.AllowAllDistributions {
+	if len(c.Distributions) == 0 && len(c.Tenants) == 0 && !c.AllowAllDistributions {
 		return []error{problemf("distributions",
-			"empty allow-list (list distributions, or set allow_all_distributions: true on purpose)")}
+			"empty allow-list (list distributions or tenants, or set allow_all_distributions: true on purpose)")}
 	}
 	var errs []error
 	seen := map[string]string{} // id or alias → key where it first appeared
 	for i, d := range c.Distributions {
 		errs = append(errs, d.problems(fmt.Sprintf("distributions[%d]", i), seen)...)
 	}
+	for i, t := range c.Tenants {
+		errs = append(errs, t.problems(fmt.Sprintf("tenants[%d]", i), seen)...)
+	}
 	return errs
+}
+
+// problems checks one tenant. Its id and aliases share seen with the
+// distributions': a message's "distribution" may name any of them.
+// allow_all_distributions never covers tenants, so every tenant a message
+// may name is listed here.
+func (t Tenant) problems(key string, seen map[string]string) []error {
+	errs := []error{checkTenantID(key+".id", t.ID), unique(seen, key+".id", t.ID)}
+	for j, alias := range t.Aliases {
+		k := fmt.Sprintf("%s.aliases[%d]", key, j)
+		if strings.TrimSpace(alias) == "" {
+			errs = append(errs, problemf(k, "must not be empty"))
+			continue
+		}
+		errs = append(errs, unique(seen, k, alias))
+	}
+	if t.Distribution == "" {
+		errs = append(errs, problemf(key+".distribution", "required (the id of the tenant's multi-tenant distribution)"))
+	} else {
+		errs = append(errs, checkID(key+".distribution", t.Distribution))
+	}
+	return errs
+}
+
+// checkTenantID applies message.TenantIDProblem, which cites the limits: the
+// API model gives a tenant id only as a non-empty string, the API Reference
+// bounds it to 1-64 characters, and the worker needs it to be one URI path
+// segment that is not shaped like a distribution id.
+func checkTenantID(key, id string) error {
+	if id == "" {
+		return problemf(key, "required")
+	}
+	if p := message.TenantIDProblem(id); p != "" {
+		return problemf(key, "not a distribution tenant id (1-64 characters like dt_2wjDZi3hD1ivOXf6rpZJO1AB): %s, got %q", p, id)
+	}
+	return nil
 }
 
 // problems checks one allow-list entry. Ids and aliases share seen: a

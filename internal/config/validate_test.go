@@ -133,7 +133,7 @@ func TestValidate(t *testing.T) {
 		{
 			name:   "empty allow-list",
 			change: func(c *Config) { c.Distributions = nil },
-			want:   []string{`config: distributions: empty allow-list (list distributions, or set allow_all_distributions: true on purpose)`},
+			want:   []string{`config: distributions: empty allow-list (list distributions or tenants, or set allow_all_distributions: true on purpose)`},
 		},
 		{name: "allow all without a list", change: func(c *Config) { c.Distributions, c.AllowAllDistributions = nil, true }},
 		{name: "allow all with a list", change: func(c *Config) { c.AllowAllDistributions = true }},
@@ -197,14 +197,23 @@ func TestValidateKeys(t *testing.T) {
 	if err == nil {
 		t.Fatal("zero Config validated")
 	}
+	// And the list keys: queues, tenants, lanes.
+	lists := Config{DeadLetterQueueURL: "x", Queues: make([]Queue, 1), Tenants: make([]Tenant, 1),
+		Lanes: Lanes{Bulk: Lane{Window: -1, CollapseAbove: -1}}}.Validate()
 	known, _ := fieldsByTag(reflect.TypeFor[Config]())
 	lines := strings.Split(err.Error(), "\n")
 	if len(lines) < 8 {
 		t.Errorf("want a line per problem, got:\n%v", err)
 	}
+	lines = append(lines, strings.Split(lists.Error(), "\n")...)
+	for _, top := range []string{"queues[0].url", "tenants[0].id", "tenants[0].distribution", "lanes.bulk.window", "lanes.bulk.collapse_above", "dead_letter_queue_url"} {
+		if !strings.Contains(lists.Error(), "config: "+top+": ") {
+			t.Errorf("no problem with %s in:\n%v", top, lists)
+		}
+	}
 	for _, line := range lines {
 		key, _, ok := strings.Cut(strings.TrimPrefix(line, "config: "), ":")
-		top, _, _ := strings.Cut(key, "[")
+		top := key[:len(key)-len(strings.TrimLeft(key, "abcdefghijklmnopqrstuvwxyz_"))]
 		if _, isKey := known[top]; !ok || !isKey {
 			t.Errorf("problem %q does not name a config key", line)
 		}

@@ -186,3 +186,33 @@ func TestHuman(t *testing.T) {
 		}
 	}
 }
+
+// TestDeadLetterURL: the dead-letter queue of a source queue is found from
+// its RedrivePolicy; a queue without one has none; an unreadable target is
+// an error naming the queue.
+func TestDeadLetterURL(t *testing.T) {
+	e := newEnv(t, testenv.Moto(t), nil)
+	ctx := context.Background()
+	src, err := Inspect(ctx, e.c, Options{QueueURL: e.queue})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := DeadLetterURL(ctx, e.c, src); err != nil || got != e.dlq {
+		t.Fatalf("DeadLetterURL(source) = %q, %v; want %s", got, err, e.dlq)
+	}
+	dlq, err := Inspect(ctx, e.c, Options{QueueURL: e.dlq})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := DeadLetterURL(ctx, e.c, dlq); err != nil || got != "" {
+		t.Fatalf("DeadLetterURL(dlq) = %q, %v; want none", got, err)
+	}
+	src.Redrive.DeadLetterTargetArn = "arn:aws:sqs:us-east-1:123456789012:absent"
+	if _, err := DeadLetterURL(ctx, e.c, src); err == nil || !strings.Contains(err.Error(), "GetQueueUrl absent (the dead-letter queue of "+e.queue) {
+		t.Fatalf("DeadLetterURL(absent target) error = %v", err)
+	}
+	src.Redrive.DeadLetterTargetArn = "(unreadable: x)"
+	if _, err := DeadLetterURL(ctx, e.c, src); err == nil || !strings.Contains(err.Error(), "is not an SQS queue ARN") {
+		t.Fatalf("DeadLetterURL(bad ARN) error = %v", err)
+	}
+}

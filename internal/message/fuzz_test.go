@@ -40,10 +40,10 @@ func checkTargets(t *testing.T, ts []Target) {
 	t.Helper()
 	ids := make(map[string]bool)
 	for _, tg := range ts {
-		if tg.DistributionID == "" || ids[tg.DistributionID] || len(tg.Paths) == 0 {
+		if tg.DistributionID == "" || ids[tg.Key()] || len(tg.Paths) == 0 {
 			t.Fatalf("target %+v: empty, or distribution repeated", tg)
 		}
-		ids[tg.DistributionID] = true
+		ids[tg.Key()] = true
 		seen := make(map[string]bool)
 		for _, p := range tg.Paths {
 			norm, err := paths.Normalize(p)
@@ -85,6 +85,9 @@ func fuzzSeeds() []string {
 		`{"version":1,"distribution":"E9ANY","paths":["https://h/x?y#z"],"extra":[1,{"a":null}]}`,
 		`{"version":2,"distribution_id":"EDFDVBD6EXAMPLE"}`,
 		`{"distribution_id":"www","distribution":"blog","paths":null}`,
+		`{"distribution_tenant_id":"dt_2wjDZi3hD1ivOXf6rpZJO1AA","paths":["/a","bad"],"tags":["x y"]}`,
+		`{"distribution":"customer-b","distribution_tenant_id":"customer-b","paths":["/a"]}`,
+		`{"distribution_id":"E4SAAS","distribution_tenant_id":"customer-a","paths":["/a"]}`,
 		s3Event(s3Rec("ObjectCreated:Put", "site-assets", "blog/my+post%C3%A9.html"),
 			s3Rec("ObjectRemoved:Delete", "site-assets", "docs/index.html"),
 			s3Rec("ObjectCreated:Put", "nope", "a"),

@@ -47,7 +47,7 @@ func describe(err error) string {
 // order the package documentation gives.
 func shapeOf(m object) shape {
 	switch {
-	case m.has("distribution_id") || m.has("distribution") || m.has("paths") || m.has("tags"):
+	case m.has("distribution_id") || m.has("distribution_tenant_id") || m.has("distribution") || m.has("paths") || m.has("tags"):
 		return shapeV1
 	case m.has("Type") && m.has("Message"):
 		return shapeSNS

@@ -6,8 +6,10 @@
 //
 //   - "v1": our own JSON, {"distribution_id": "EDFDVBD6EXAMPLE",
 //     "paths": ["/index.html"], "tags": ["product-42"]}, or "distribution"
-//     naming an alias or an id. An optional "version" must be 1. Unknown
-//     fields are ignored so producers can move ahead of the worker.
+//     naming an alias or an id, or "distribution_tenant_id" naming a
+//     distribution tenant of a multi-tenant distribution (see [Tenant]). An
+//     optional "version" must be 1. Unknown fields are ignored so producers
+//     can move ahead of the worker.
 //   - "sns/…": an SNS Notification envelope (SNS → SQS without raw message
 //     delivery) whose "Message" string holds a v1 body or an S3 event.
 //   - "s3": S3 event notifications {"Records": [...]} (keys form-encoded), and
@@ -48,6 +50,12 @@ const (
 	CodeTooManyPaths           = "too_many_paths"
 	CodeUnmappedBucket         = "unmapped_bucket"
 	CodeUnsupported            = "unsupported_format"
+	// CodeConflictingTarget: the message names two targets, a distribution
+	// ("distribution_id") and a distribution tenant
+	// ("distribution_tenant_id"), or a tenant and something else through
+	// "distribution". (A "distribution_id" and a "distribution" naming two
+	// different distributions is malformed_body, as it was before tenants.)
+	CodeConflictingTarget = "conflicting_target"
 )
 
 // DefaultMaxPathsPerMessage caps the items (paths + tags, or S3 records) one
@@ -68,7 +76,8 @@ var idPattern = regexp.MustCompile(`^[A-Z0-9]{1,128}$`)
 type Rejection struct {
 	Code           string   // one of the Code constants
 	Reason         string   // one human line naming what was wrong
-	DistributionID string   // when known
+	DistributionID string   // when known; a tenant's parent distribution when TenantID is set
+	TenantID       string   // the distribution tenant, when the message named one
 	Items          []string // the raw rejected items, for partial rejections
 	Body           []byte   // what to dead-letter for a partial rejection; nil = the original body
 }
@@ -80,10 +89,26 @@ func reject(code, format string, args ...any) *Rejection {
 	return &Rejection{Code: code, Reason: fmt.Sprintf(format, args...)}
 }
 
-// Target is the work for one distribution.
+// Target is the work for one distribution, or for one distribution tenant
+// of a multi-tenant distribution.
 type Target struct {
+	// DistributionID is the distribution to invalidate, or, when TenantID
+	// is set, the multi-tenant distribution the tenant belongs to.
 	DistributionID string
-	Paths          []string // normalized paths and "#tag" items, deduplicated, first-seen order
+	// TenantID, when set, is the distribution tenant to invalidate (with
+	// CreateInvalidationForDistributionTenant rather than CreateInvalidation).
+	TenantID string
+	Paths    []string // normalized paths and "#tag" items, deduplicated, first-seen order
+}
+
+// Key names t's CloudFront resource: the tenant id for a tenant, else the
+// distribution id. Keys of different targets never collide: a tenant id is
+// never shaped like a distribution id (see [TenantIDProblem]).
+func (t Target) Key() string {
+	if t.TenantID != "" {
+		return t.TenantID
+	}
+	return t.DistributionID
 }
 
 // Decoded is the result of decoding one message.
@@ -124,19 +149,25 @@ type Distribution struct {
 
 // Options configure a Decoder.
 type Options struct {
-	Distributions      []Distribution // the allow-list
-	AllowAll           bool           // accept any well-formed id (^[A-Z0-9]{1,128}$) even if not listed
-	MaxPathsPerMessage int            // 0 means DefaultMaxPathsPerMessage; counts v1 paths+tags, or S3 records
+	Distributions []Distribution // the allow-list
+	// Tenants are the allow-listed distribution tenants. AllowAll does not
+	// cover tenants: a tenant must be listed, since a message naming an
+	// unlisted one gives no parent distribution to account it to.
+	Tenants            []Tenant
+	AllowAll           bool // accept any well-formed id (^[A-Z0-9]{1,128}$) even if not listed
+	MaxPathsPerMessage int  // 0 means DefaultMaxPathsPerMessage; counts v1 paths+tags, or S3 records
 }
 
 // Decoder decodes message bodies against an allow-list. It is immutable
 // after NewDecoder and safe for concurrent use.
 type Decoder struct {
-	ids      map[string]*Distribution
-	aliases  map[string]string  // alias → id
-	routes   map[string][]route // bucket → routes, longest prefix first
-	allowAll bool
-	max      int
+	ids           map[string]*Distribution
+	aliases       map[string]string  // alias → distribution id
+	tenants       map[string]*Tenant // tenant id → tenant
+	tenantAliases map[string]string  // alias → tenant id
+	routes        map[string][]route // bucket → routes, longest prefix first
+	allowAll      bool
+	max           int
 }
 
 // route sends keys under prefix in a bucket to dist.
@@ -147,15 +178,18 @@ type route struct {
 
 // NewDecoder checks the allow-list and builds a Decoder. It refuses
 // malformed or duplicate ids, empty or duplicate aliases, an alias equal to
-// another distribution's id, and a bucket+prefix mapped twice to the same
-// distribution, reporting every problem at once.
+// another distribution's or tenant's id, a bucket+prefix mapped twice to the
+// same distribution, and malformed tenants (see [Tenant]), reporting every
+// problem at once.
 func NewDecoder(o Options) (*Decoder, error) {
 	d := &Decoder{
-		ids:      make(map[string]*Distribution),
-		aliases:  make(map[string]string),
-		routes:   make(map[string][]route),
-		allowAll: o.AllowAll,
-		max:      o.MaxPathsPerMessage,
+		ids:           make(map[string]*Distribution),
+		aliases:       make(map[string]string),
+		tenants:       make(map[string]*Tenant),
+		tenantAliases: make(map[string]string),
+		routes:        make(map[string][]route),
+		allowAll:      o.AllowAll,
+		max:           o.MaxPathsPerMessage,
 	}
 	var errs []error
 	if d.max < 0 {
@@ -171,9 +205,19 @@ func NewDecoder(o Options) (*Decoder, error) {
 		p, err := d.addID(dist)
 		listed, errs = append(listed, p), append(errs, err)
 	}
+	var tenants []*Tenant
+	for _, t := range o.Tenants {
+		p, err := d.addTenant(t)
+		tenants, errs = append(tenants, p), append(errs, err)
+	}
 	for _, dist := range listed {
 		if dist != nil {
 			errs = append(errs, d.addAliases(dist), d.addRoutes(dist))
+		}
+	}
+	for _, t := range tenants {
+		if t != nil {
+			errs = append(errs, d.addTenantAliases(t))
 		}
 	}
 	for _, rs := range d.routes {
@@ -208,6 +252,8 @@ func (d *Decoder) addAliases(dist *Distribution) error {
 			errs = append(errs, fmt.Errorf("distribution %s: empty alias", dist.ID))
 		case isID && other != dist:
 			errs = append(errs, fmt.Errorf("distribution %s: alias %q is another distribution's id", dist.ID, a))
+		case d.tenants[a] != nil:
+			errs = append(errs, fmt.Errorf("distribution %s: alias %q is a tenant's id", dist.ID, a))
 		case d.aliases[a] != "":
 			errs = append(errs, fmt.Errorf("alias %q used by %s and %s", a, d.aliases[a], dist.ID))
 		default:
@@ -236,13 +282,17 @@ func (d *Decoder) addRoutes(dist *Distribution) error {
 }
 
 // Resolve returns the distribution id that nameOrID names: a listed id, an
-// alias, or (with AllowAll) any well-formed id.
+// alias, or (with AllowAll) any well-formed id. It knows distributions
+// only; [Decoder.ResolveTarget] also resolves tenants.
 func (d *Decoder) Resolve(nameOrID string) (id string, ok bool) {
 	if _, ok := d.ids[nameOrID]; ok {
 		return nameOrID, true
 	}
 	if id, ok := d.aliases[nameOrID]; ok {
 		return id, true
+	}
+	if _, isTenant := d.resolveTenant(nameOrID); isTenant {
+		return "", false // a listed tenant's name, even if AllowAll would take it for an id
 	}
 	return d.resolveID(nameOrID)
 }

@@ -13,11 +13,16 @@ const (
 	distWWW    = "EDFDVBD6EXAMPLE"
 	distBlog   = "E2BLOG"
 	distMirror = "E3MIRROR"
+	distSaaS   = "E4SAAS"                      // a multi-tenant distribution
+	tenantA    = "dt_2wjDZi3hD1ivOXf6rpZJO1AA" // its tenants, shaped like AWS's examples
+	tenantB    = "dt_2wjDZi3hD1ivOXf6rpZJO1BB"
 )
 
 // testOptions: "site-assets" feeds www (whole bucket, with index
 // directories) and blog (keys under "blog/"); "shared" feeds blog (origin
-// path "/production") and mirror (origin path "mirror/") alike.
+// path "/production") and mirror (origin path "mirror/") alike. Tenants A
+// (alias "ACME" looks like an id on purpose) and B belong to E4SAAS, which
+// is not listed itself.
 func testOptions() Options {
 	return Options{Distributions: []Distribution{
 		{ID: distWWW, Aliases: []string{"www"}, S3: []S3Source{{Bucket: "site-assets"}}, IndexDirectories: true},
@@ -26,6 +31,9 @@ func testOptions() Options {
 			{Bucket: "shared", OriginPath: "/production"},
 		}},
 		{ID: distMirror, S3: []S3Source{{Bucket: "shared", OriginPath: "mirror/"}}},
+	}, Tenants: []Tenant{
+		{ID: tenantA, Aliases: []string{"customer-a", "ACME"}, Distribution: distSaaS},
+		{ID: tenantB, Aliases: []string{"customer-b"}, Distribution: distSaaS},
 	}}
 }
 
@@ -337,4 +345,198 @@ func mustJSON(t testing.TB, v any) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+func tenantV1(tenant string, ps ...string) Decoded {
+	return Decoded{Format: "v1", Targets: []Target{{DistributionID: distSaaS, TenantID: tenant, Paths: ps}}}
+}
+
+// TestDecodeV1Tenants: a tenant named by id or alias, through either
+// member; the conflicts between members; what is not allowed.
+func TestDecodeV1Tenants(t *testing.T) {
+	d := newDecoder(t, nil)
+	all := newDecoder(t, func(o *Options) { o.AllowAll = true })
+	cases := []decodeCase{
+		{name: "tenant by id", body: `{"distribution_tenant_id":"dt_2wjDZi3hD1ivOXf6rpZJO1AA","paths":["/a"],"tags":["t"]}`,
+			want: tenantV1(tenantA, "/a", "#t")},
+		{name: "tenant by alias in distribution", body: `{"distribution":"customer-a","paths":["/a"]}`, want: tenantV1(tenantA, "/a")},
+		{name: "tenant id in distribution", body: `{"distribution":"dt_2wjDZi3hD1ivOXf6rpZJO1BB","paths":["/a"]}`, want: tenantV1(tenantB, "/a")},
+		{name: "tenant alias in distribution_tenant_id", body: `{"distribution_tenant_id":"customer-b","paths":["/a"]}`, want: tenantV1(tenantB, "/a")},
+		{name: "tenant id and alias agree", body: `{"distribution_tenant_id":"dt_2wjDZi3hD1ivOXf6rpZJO1AA","distribution":"customer-a","paths":["/a"]}`,
+			want: tenantV1(tenantA, "/a")},
+		{name: "alias shaped like an id names its tenant", body: `{"distribution":"ACME","paths":["/a"]}`, want: tenantV1(tenantA, "/a")},
+		{name: "via SNS", body: mustJSON(t, map[string]string{"Type": "Notification", "Message": `{"distribution_tenant_id":"customer-a","paths":["/a"]}`}),
+			want: Decoded{Format: "sns/v1", Targets: tenantV1(tenantA, "/a").Targets}},
+
+		{name: "distribution_id and distribution_tenant_id", body: `{"distribution_id":"E4SAAS","distribution_tenant_id":"dt_2wjDZi3hD1ivOXf6rpZJO1AA","paths":["/a"]}`,
+			wantCode: CodeConflictingTarget, wantIn: "a distribution or one of its tenants, not both"},
+		{name: "both set, even when unknown", body: `{"distribution_id":"EOTHER","distribution_tenant_id":"dt_x","paths":["/a"]}`,
+			wantCode: CodeConflictingTarget},
+		{name: "tenant and another tenant's alias", body: `{"distribution_tenant_id":"dt_2wjDZi3hD1ivOXf6rpZJO1AA","distribution":"customer-b","paths":["/a"]}`,
+			wantCode: CodeConflictingTarget, wantIn: "tenant dt_2wjDZi3hD1ivOXf6rpZJO1AA of distribution E4SAAS and tenant dt_2wjDZi3hD1ivOXf6rpZJO1BB"},
+		{name: "distribution_id and a tenant's alias", body: `{"distribution_id":"EDFDVBD6EXAMPLE","distribution":"customer-a","paths":["/a"]}`,
+			wantCode: CodeConflictingTarget, wantIn: `distribution_id "EDFDVBD6EXAMPLE" and distribution "customer-a" name different targets`},
+		{name: "tenant and a distribution's alias", body: `{"distribution_tenant_id":"customer-a","distribution":"www","paths":["/a"]}`,
+			wantCode: CodeConflictingTarget},
+		{name: "unknown tenant", body: `{"distribution_tenant_id":"dt_unknown","paths":["/a"]}`,
+			wantCode: CodeDistributionNotAllowed, wantIn: `distribution_tenant_id "dt_unknown" is not in the allow-list (tenants)`},
+		{name: "a distribution is not a tenant", body: `{"distribution_tenant_id":"www","paths":["/a"]}`,
+			wantCode: CodeDistributionNotAllowed, wantIn: "it names distribution EDFDVBD6EXAMPLE"},
+		{name: "parent distribution is not listed", body: `{"distribution_id":"E4SAAS","paths":["/a"]}`,
+			wantCode: CodeDistributionNotAllowed},
+		{name: "unknown tenant alias", body: `{"distribution":"customer-z","paths":["/a"]}`, wantCode: CodeDistributionNotAllowed},
+		{name: "tenant without paths", body: `{"distribution_tenant_id":"customer-a"}`, wantCode: CodeNoPaths},
+		{name: "tenant id not a string", body: `{"distribution_tenant_id":7,"paths":["/a"]}`, wantCode: CodeMalformed, wantIn: `"distribution_tenant_id" must be a string`},
+		{name: "only a tenant field makes it v1", body: `{"distribution_tenant_id":"customer-a"}`, wantCode: CodeNoPaths},
+		{name: "nothing named", body: `{"distribution_tenant_id":"","paths":["/a"]}`, wantCode: CodeMissingDistribution, wantIn: `"distribution_tenant_id"`},
+	}
+	runDecodeCases(t, d, cases)
+	// allow_all_distributions covers distributions, never tenants.
+	runDecodeCases(t, all, []decodeCase{
+		{name: "allow all: unknown tenant", body: `{"distribution_tenant_id":"dt_unknown","paths":["/a"]}`, wantCode: CodeDistributionNotAllowed},
+		{name: "allow all: unknown tenant in distribution", body: `{"distribution":"dt_unknown","paths":["/a"]}`, wantCode: CodeDistributionNotAllowed},
+		{name: "allow all: the parent itself", body: `{"distribution_id":"E4SAAS","paths":["/a"]}`, want: v1(distSaaS, "/a")},
+		{name: "allow all: listed alias wins over the id shape", body: `{"distribution":"ACME","paths":["/a"]}`, want: tenantV1(tenantA, "/a")},
+		{name: "allow all: tenant", body: `{"distribution":"customer-b","paths":["/a"]}`, want: tenantV1(tenantB, "/a")},
+	})
+}
+
+// TestDecodeV1TenantPartial: a tenant's bad items are dead-lettered under
+// its id, and the rejections name it.
+func TestDecodeV1TenantPartial(t *testing.T) {
+	d := newDecoder(t, nil)
+	got, err := d.Decode([]byte(`{"distribution":"customer-a","paths":["/ok","bad"],"tags":["x y"]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got.Targets, tenantV1(tenantA, "/ok").Targets) || len(got.Rejected) != 2 {
+		t.Fatalf("Decode = %+v", got)
+	}
+	wantBodies := []string{
+		`{"distribution_tenant_id":"dt_2wjDZi3hD1ivOXf6rpZJO1AA","paths":["bad"]}`,
+		`{"distribution_tenant_id":"dt_2wjDZi3hD1ivOXf6rpZJO1AA","tags":["x y"]}`,
+	}
+	for i, r := range got.Rejected {
+		if r.TenantID != tenantA || r.DistributionID != distSaaS || string(r.Body) != wantBodies[i] {
+			t.Errorf("rejection %d = %+v (body %s), want tenant %s of %s with body %s", i, r, r.Body, tenantA, distSaaS, wantBodies[i])
+		}
+		checkPartial(t, d, r)
+	}
+	_, err = d.Decode([]byte(`{"distribution_tenant_id":"customer-b","paths":["bad"]}`))
+	if rej := assertRejection(t, err, CodeInvalidPath, ""); rej.TenantID != tenantB || rej.DistributionID != distSaaS {
+		t.Fatalf("whole rejection %+v: want it to name tenant %s of %s", rej, tenantB, distSaaS)
+	}
+}
+
+func TestEncodeV1Target(t *testing.T) {
+	tenant := Target{DistributionID: distSaaS, TenantID: tenantA}
+	if got, want := string(EncodeV1Target(tenant, []string{"/a", "#t"})), `{"distribution_tenant_id":"dt_2wjDZi3hD1ivOXf6rpZJO1AA","paths":["/a"],"tags":["t"]}`; got != want {
+		t.Errorf("EncodeV1Target(tenant) = %s, want %s", got, want)
+	}
+	if got, want := string(EncodeV1Target(Target{DistributionID: distWWW}, []string{"/a"})), string(EncodeV1(distWWW, []string{"/a"})); got != want {
+		t.Errorf("EncodeV1Target(distribution) = %s, want EncodeV1's %s", got, want)
+	}
+	if k := tenant.Key(); k != tenantA {
+		t.Errorf("tenant Key() = %q", k)
+	}
+	if k := (Target{DistributionID: distWWW}).Key(); k != distWWW {
+		t.Errorf("distribution Key() = %q", k)
+	}
+}
+
+func TestTenantIDProblem(t *testing.T) {
+	for _, tc := range []struct {
+		id   string
+		want string // substring; "" = valid
+	}{
+		{"dt_2wjDZi3hD1ivOXf6rpZJO1AB", ""},
+		{"tenant-1", ""},
+		{strings.Repeat("t", 64), ""},
+		{"", "empty"},
+		{strings.Repeat("t", 65), "65 characters, more than the 64"},
+		{"E2EXAMPLE", "shaped like a distribution id"},
+		{"dt/1", `'/' not allowed`},
+		{"dt 1", `' ' not allowed`},
+		{"dt\t1", `'\t' not allowed`},
+		{"dt?1", `'?' not allowed`},
+		{"dt#1", `'#' not allowed`},
+		{"dt%2F", `'%' not allowed`},
+		{"dt_é", "not allowed"},
+		{"dt\x7f", "not allowed"},
+	} {
+		if got := TenantIDProblem(tc.id); tc.want == "" && got != "" || tc.want != "" && !strings.Contains(got, tc.want) {
+			t.Errorf("TenantIDProblem(%q) = %q, want %q", tc.id, got, tc.want)
+		}
+	}
+}
+
+func TestNewDecoderTenantErrors(t *testing.T) {
+	dists := []Distribution{{ID: "E1", Aliases: []string{"www"}}}
+	tests := []struct {
+		name    string
+		tenants []Tenant
+		want    string // "" = valid
+	}{
+		{name: "valid", tenants: testOptions().Tenants},
+		{name: "parent listed too", tenants: []Tenant{{ID: "dt_1", Distribution: "E1"}}},
+		{name: "alias equal to own id", tenants: []Tenant{{ID: "dt_1", Aliases: []string{"dt_1"}, Distribution: "E9"}}},
+		{name: "bad id", tenants: []Tenant{{ID: "dt/1", Distribution: "E9"}}, want: `tenant id "dt/1": character '/' not allowed`},
+		{name: "id shaped like a distribution id", tenants: []Tenant{{ID: "E1", Distribution: "E9"}}, want: "shaped like a distribution id"},
+		{name: "no distribution", tenants: []Tenant{{ID: "dt_1"}}, want: `tenant "dt_1": distribution ""`},
+		{name: "bad distribution", tenants: []Tenant{{ID: "dt_1", Distribution: "e9"}}, want: `distribution "e9"`},
+		{name: "listed twice", tenants: []Tenant{{ID: "dt_1", Distribution: "E9"}, {ID: "dt_1", Distribution: "E8"}}, want: `tenant id "dt_1" listed twice`},
+		{name: "empty alias", tenants: []Tenant{{ID: "dt_1", Aliases: []string{""}, Distribution: "E9"}}, want: "tenant dt_1: empty alias"},
+		{name: "alias is a distribution's alias", tenants: []Tenant{{ID: "dt_1", Aliases: []string{"www"}, Distribution: "E9"}},
+			want: `alias "www" is an alias of distribution E1`},
+		{name: "alias is a distribution's id", tenants: []Tenant{{ID: "dt_1", Aliases: []string{"E1"}, Distribution: "E9"}},
+			want: `alias "E1" is a distribution's id`},
+		{name: "alias is another tenant's id", tenants: []Tenant{{ID: "dt_1", Aliases: []string{"dt_2"}, Distribution: "E9"}, {ID: "dt_2", Distribution: "E9"}},
+			want: `alias "dt_2" is another tenant's id`},
+		{name: "alias used twice", tenants: []Tenant{{ID: "dt_1", Aliases: []string{"a"}, Distribution: "E9"}, {ID: "dt_2", Aliases: []string{"a"}, Distribution: "E9"}},
+			want: `alias "a" used by tenants dt_1 and dt_2`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := NewDecoder(Options{Distributions: dists, Tenants: tt.tenants})
+			switch {
+			case tt.want == "" && err != nil:
+				t.Fatalf("NewDecoder: %v", err)
+			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+				t.Fatalf("NewDecoder error = %v, want one containing %q", err, tt.want)
+			}
+		})
+	}
+	// A distribution's alias may not be a tenant's id either.
+	_, err := NewDecoder(Options{Distributions: []Distribution{{ID: "E1", Aliases: []string{"dt_1"}}}, Tenants: []Tenant{{ID: "dt_1", Distribution: "E9"}}})
+	if err == nil || !strings.Contains(err.Error(), `alias "dt_1" is a tenant's id`) {
+		t.Fatalf("distribution alias equal to a tenant id: %v", err)
+	}
+}
+
+func TestResolveTarget(t *testing.T) {
+	d := newDecoder(t, nil)
+	for _, tc := range []struct {
+		in   string
+		want Target
+		ok   bool
+	}{
+		{"www", Target{DistributionID: distWWW}, true},
+		{distBlog, Target{DistributionID: distBlog}, true},
+		{"customer-a", Target{DistributionID: distSaaS, TenantID: tenantA}, true},
+		{tenantB, Target{DistributionID: distSaaS, TenantID: tenantB}, true},
+		{distSaaS, Target{}, false},
+		{"nobody", Target{}, false},
+	} {
+		if got, ok := d.ResolveTarget(tc.in); got.DistributionID != tc.want.DistributionID || got.TenantID != tc.want.TenantID || ok != tc.ok {
+			t.Errorf("ResolveTarget(%q) = %+v, %v; want %+v, %v", tc.in, got, ok, tc.want, tc.ok)
+		}
+	}
+	// Resolve keeps its meaning: distributions only, also with AllowAll for
+	// a tenant alias shaped like an id.
+	all := newDecoder(t, func(o *Options) { o.AllowAll = true })
+	for _, name := range []string{"customer-a", "ACME"} {
+		if id, ok := all.Resolve(name); ok {
+			t.Errorf("Resolve(%s) = %q, true; want tenants left to ResolveTarget", name, id)
+		}
+	}
 }

@@ -11,7 +11,8 @@ import (
 
 // v1Body is the v1 wire format as EncodeV1 writes it.
 type v1Body struct {
-	DistributionID string   `json:"distribution_id"`
+	DistributionID string   `json:"distribution_id,omitempty"`
+	TenantID       string   `json:"distribution_tenant_id,omitempty"`
 	Paths          []string `json:"paths,omitempty"`
 	Tags           []string `json:"tags,omitempty"`
 }
@@ -19,8 +20,12 @@ type v1Body struct {
 // EncodeV1 returns a v1 body for items: items starting with "#" go to "tags"
 // (without the "#"), the rest to "paths", unchanged. Decoding it gives the
 // same items back, which is what makes dead-lettered parts redrivable.
+// [EncodeV1Target] does the same for a distribution tenant.
 func EncodeV1(distributionID string, items []string) []byte {
-	msg := v1Body{DistributionID: distributionID}
+	return encodeV1(v1Body{DistributionID: distributionID}, items)
+}
+
+func encodeV1(msg v1Body, items []string) []byte {
 	for _, it := range items {
 		if paths.IsTag(it) {
 			msg.Tags = append(msg.Tags, strings.TrimPrefix(it, "#"))
@@ -37,8 +42,8 @@ func EncodeV1(distributionID string, items []string) []byte {
 
 // v1Msg is a parsed v1 message, before any item is checked.
 type v1Msg struct {
-	id, name    string // "distribution_id", "distribution"
-	paths, tags []string
+	id, tenant, name string // "distribution_id", "distribution_tenant_id", "distribution"
+	paths, tags      []string
 }
 
 func (d *Decoder) decodeV1(m object) (Decoded, *Rejection) {
@@ -47,13 +52,13 @@ func (d *Decoder) decodeV1(m object) (Decoded, *Rejection) {
 	if rej != nil {
 		return out, rej
 	}
-	id, rej := d.v1Distribution(msg)
+	target, rej := d.v1Target(msg)
 	if rej != nil {
 		return out, rej
 	}
-	t, rejected, rej := d.v1Items(id, msg.paths, msg.tags)
+	t, rejected, rej := d.v1Items(target, msg.paths, msg.tags)
 	if rej != nil {
-		rej.DistributionID = id
+		rej.DistributionID, rej.TenantID = target.DistributionID, target.TenantID
 		return out, rej
 	}
 	out.Targets, out.Rejected = []Target{t}, rejected
@@ -65,11 +70,12 @@ func parseV1(m object) (v1Msg, *Rejection) {
 	if rej := checkVersion(m); rej != nil {
 		return msg, rej
 	}
-	var rejs [4]*Rejection
+	var rejs [5]*Rejection
 	msg.id, rejs[0] = m.str("distribution_id")
-	msg.name, rejs[1] = m.str("distribution")
-	msg.paths, rejs[2] = m.strs("paths")
-	msg.tags, rejs[3] = m.strs("tags")
+	msg.tenant, rejs[1] = m.str("distribution_tenant_id")
+	msg.name, rejs[2] = m.str("distribution")
+	msg.paths, rejs[3] = m.strs("paths")
+	msg.tags, rejs[4] = m.strs("tags")
 	for _, r := range rejs {
 		if r != nil {
 			return msg, r
@@ -91,26 +97,70 @@ func checkVersion(m object) *Rejection {
 	return nil
 }
 
-// v1Distribution resolves "distribution_id" (an id) and "distribution" (an
-// alias or id); when both are given they must agree.
-func (d *Decoder) v1Distribution(msg v1Msg) (string, *Rejection) {
-	if msg.id == "" && msg.name == "" {
-		return "", reject(CodeMissingDistribution, `neither "distribution_id" nor "distribution" is set`)
-	}
-	byID, okID := d.resolveID(msg.id)
-	byName, okName := d.Resolve(msg.name)
+// v1Target resolves "distribution_id" (an id), "distribution_tenant_id" (a
+// tenant's id or alias) and "distribution" (an alias or id of either). A
+// message names one target: a distribution or a tenant, never both; when
+// "distribution" is given with one of the others they must agree.
+func (d *Decoder) v1Target(msg v1Msg) (Target, *Rejection) {
 	switch {
-	case msg.id != "" && !okID:
-		return "", notAllowed("distribution_id", msg.id)
-	case msg.name != "" && !okName:
-		return "", notAllowed("distribution", msg.name)
-	case okID && okName && byID != byName:
-		return "", reject(CodeMalformed, "distribution_id %s and distribution %s name different distributions",
-			quote(msg.id), quote(msg.name))
-	case okID:
-		return byID, nil
+	case msg.id == "" && msg.tenant == "" && msg.name == "":
+		return Target{}, reject(CodeMissingDistribution, `none of "distribution_id", "distribution_tenant_id" and "distribution" is set`)
+	case msg.id != "" && msg.tenant != "":
+		return Target{}, reject(CodeConflictingTarget,
+			"distribution_id %s and distribution_tenant_id %s are both set: a message names a distribution or one of its tenants, not both",
+			quote(msg.id), quote(msg.tenant))
 	}
-	return byName, nil
+	var byField Target
+	field, value := "", ""
+	switch {
+	case msg.id != "":
+		id, ok := d.resolveID(msg.id)
+		if !ok {
+			return Target{}, notAllowed("distribution_id", msg.id)
+		}
+		byField, field, value = Target{DistributionID: id}, "distribution_id", msg.id
+	case msg.tenant != "":
+		t, rej := d.v1Tenant(msg.tenant)
+		if rej != nil {
+			return Target{}, rej
+		}
+		byField, field, value = t, "distribution_tenant_id", msg.tenant
+	}
+	if msg.name == "" {
+		return byField, nil
+	}
+	byName, ok := d.ResolveTarget(msg.name)
+	switch {
+	case !ok:
+		return Target{}, notAllowed("distribution", msg.name)
+	case field == "" || byName.Key() == byField.Key():
+		return byName, nil
+	case byName.TenantID == "" && byField.TenantID == "":
+		return Target{}, reject(CodeMalformed, "distribution_id %s and distribution %s name different distributions",
+			quote(msg.id), quote(msg.name))
+	}
+	return Target{}, reject(CodeConflictingTarget, "%s %s and distribution %s name different targets (%s and %s)",
+		field, quote(value), quote(msg.name), describeTarget(byField), describeTarget(byName))
+}
+
+// v1Tenant resolves "distribution_tenant_id". Only listed tenants are
+// allowed; a name of a distribution gets a reason saying so.
+func (d *Decoder) v1Tenant(name string) (Target, *Rejection) {
+	if t, ok := d.resolveTenant(name); ok {
+		return Target{DistributionID: t.Distribution, TenantID: t.ID}, nil
+	}
+	rej := reject(CodeDistributionNotAllowed, "distribution_tenant_id %s is not in the allow-list (tenants)", quote(name))
+	if other, ok := d.ResolveTarget(name); ok {
+		rej.Reason += fmt.Sprintf(": it names distribution %s, send it as \"distribution_id\" or \"distribution\"", other.DistributionID)
+	}
+	return Target{}, rej
+}
+
+func describeTarget(t Target) string {
+	if t.TenantID != "" {
+		return fmt.Sprintf("tenant %s of distribution %s", t.TenantID, t.DistributionID)
+	}
+	return "distribution " + t.DistributionID
 }
 
 func notAllowed(field, value string) *Rejection {
@@ -120,7 +170,7 @@ func notAllowed(field, value string) *Rejection {
 // v1Items checks every path and tag. Valid items form the target; invalid
 // ones come back as one partial Rejection per kind, unless nothing is
 // valid, when the whole message is refused.
-func (d *Decoder) v1Items(id string, rawPaths, rawTags []string) (Target, []Rejection, *Rejection) {
+func (d *Decoder) v1Items(target Target, rawPaths, rawTags []string) (Target, []Rejection, *Rejection) {
 	n := len(rawPaths) + len(rawTags)
 	switch {
 	case n == 0:
@@ -143,8 +193,8 @@ func (d *Decoder) v1Items(id string, rawPaths, rawTags []string) (Target, []Reje
 	if len(good.items) == 0 {
 		return Target{}, nil, allInvalid(bad)
 	}
-	t := Target{DistributionID: id, Paths: good.items}
-	return t, partial(id, n, bad), nil
+	target.Paths = good.items
+	return target, partial(target, n, bad), nil
 }
 
 // allInvalid is the whole-message rejection when no item was valid.
@@ -161,11 +211,11 @@ func allInvalid(bad [2]badItems) *Rejection {
 }
 
 // partial returns the partial rejections, each with a v1 body of its items.
-func partial(id string, n int, bad [2]badItems) []Rejection {
+func partial(t Target, n int, bad [2]badItems) []Rejection {
 	var out []Rejection
 	for i, kind := range [2]struct{ code, noun string }{{CodeInvalidPath, "path"}, {CodeInvalidTag, "tag"}} {
 		if rej := bad[i].rejection(kind.code, kind.noun, n); rej != nil {
-			rej.DistributionID, rej.Body = id, EncodeV1(id, rej.Items)
+			rej.DistributionID, rej.TenantID, rej.Body = t.DistributionID, t.TenantID, EncodeV1Target(t, rej.Items)
 			out = append(out, *rej)
 		}
 	}

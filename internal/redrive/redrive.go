@@ -90,9 +90,9 @@ type Options struct {
 	// message without one fails (and stays).
 	To string
 	// Distributions keeps only messages whose body names one of these (the
-	// "distribution_id" or "distribution" of a v1 body, also inside an SNS
-	// envelope), compared as written: an alias matches only that alias.
-	// Empty: any message.
+	// "distribution_id", "distribution_tenant_id" or "distribution" of a v1
+	// body, also inside an SNS envelope), compared as written: an alias
+	// matches only that alias. Empty: any message.
 	Distributions []string
 	// Reasons keeps only messages whose invalidator.reason_code is one of
 	// these ([NoReason] for messages without it). Empty: any.
@@ -364,8 +364,12 @@ func (r *run) matches(m types.Message, reason string) bool {
 	if len(r.o.Distributions) == 0 {
 		return true
 	}
-	id, name := distributionOf(aws.ToString(m.Body))
-	return id != "" && contains(r.o.Distributions, id) || name != "" && contains(r.o.Distributions, name)
+	for _, name := range targetNames(aws.ToString(m.Body)) {
+		if contains(r.o.Distributions, name) {
+			return true
+		}
+	}
+	return false
 }
 
 // moveAll sends ms (all to one target) in batches, then deletes from the
@@ -568,25 +572,32 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// distributionOf reads "distribution_id" and "distribution" from a v1 body,
-// or from the v1 body inside an SNS envelope. It is permissive on purpose:
+// targetNames reads "distribution_id", "distribution_tenant_id" and
+// "distribution" from a v1 body, or from the v1 body inside an SNS
+// envelope, and returns those set. It is permissive on purpose:
 // dead-lettered bodies are often malformed, and a filter must not fail on
 // them (they just do not match).
-func distributionOf(body string) (id, name string) {
+func targetNames(body string) []string {
 	var m struct {
 		ID      json.RawMessage `json:"distribution_id"`
+		Tenant  json.RawMessage `json:"distribution_tenant_id"`
 		Name    json.RawMessage `json:"distribution"`
 		Type    string          `json:"Type"`
 		Message string          `json:"Message"`
 	}
 	if json.Unmarshal([]byte(body), &m) != nil {
-		return "", ""
+		return nil
 	}
-	id, name = rawString(m.ID), rawString(m.Name)
-	if id == "" && name == "" && m.Type == "Notification" && m.Message != "" {
-		return distributionOf(m.Message)
+	var names []string
+	for _, raw := range []json.RawMessage{m.ID, m.Tenant, m.Name} {
+		if s := rawString(raw); s != "" {
+			names = append(names, s)
+		}
 	}
-	return id, name
+	if len(names) == 0 && m.Type == "Notification" && m.Message != "" {
+		return targetNames(m.Message)
+	}
+	return names
 }
 
 func rawString(raw json.RawMessage) string {

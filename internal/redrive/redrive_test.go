@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -359,19 +360,20 @@ func TestOptionsRefused(t *testing.T) {
 	}
 }
 
-func TestDistributionOf(t *testing.T) {
+func TestTargetNames(t *testing.T) {
 	sns := `{"Type":"Notification","Message":"{\"distribution\":\"www\",\"paths\":[\"/\"]}"}`
-	for body, want := range map[string][2]string{
-		`{"distribution_id":"E1","paths":["/"]}`: {"E1", ""},
-		`{"distribution":"www"}`:                 {"", "www"},
-		`{"distribution_id":42}`:                 {"", ""},
-		`not json`:                               {"", ""},
-		sns:                                      {"", "www"},
-		`{"Records":[{"s3":{"bucket":{"name":"b"}}}]}`: {"", ""},
+	for body, want := range map[string][]string{
+		`{"distribution_id":"E1","paths":["/"]}`:                        {"E1"},
+		`{"distribution":"www"}`:                                        {"www"},
+		`{"distribution_tenant_id":"dt_1","distribution":"customer-a"}`: {"dt_1", "customer-a"},
+		`{"distribution_id":"E1","distribution_tenant_id":"dt_1"}`:      {"E1", "dt_1"},
+		`{"distribution_id":42}`:                                        nil,
+		`not json`:                                                      nil,
+		sns:                                                             {"www"},
+		`{"Records":[{"s3":{"bucket":{"name":"b"}}}]}`:                  nil,
 	} {
-		id, name := distributionOf(body)
-		if id != want[0] || name != want[1] {
-			t.Errorf("%s: %q %q, want %q", body, id, name, want)
+		if got := targetNames(body); !slices.Equal(got, want) {
+			t.Errorf("%s: %q, want %q", body, got, want)
 		}
 	}
 }

@@ -6,6 +6,7 @@
 //	cfg, _ := config.LoadDefaultConfig(ctx)
 //	c := invalidator.New(sqs.NewFromConfig(cfg), queueURL)
 //	ids, err := c.Invalidate(ctx, "EDFDVBD6EXAMPLE", "/index.html", "/blog/*")
+//	ids, err = c.InvalidateTenant(ctx, "dt_2wjDZi3hD1ivOXf6rpZJO1AB", "/index.html")
 //
 // A request is packed into as few messages as fit: each message carries at
 // most [DefaultMaxItemsPerMessage] paths and tags (the worker's default
@@ -151,12 +152,18 @@ func New(sqsClient SendAPI, queueURL string, opts ...Option) *Client {
 }
 
 // Request is one invalidation request: paths and cache tags of one
-// distribution.
+// distribution, or of one distribution tenant of a multi-tenant
+// distribution. Exactly one of Distribution and Tenant is set.
 type Request struct {
 	// Distribution is the distribution id (EDFDVBD6EXAMPLE) or an alias the
-	// worker's configuration gives it. It is sent as "distribution", which
-	// the worker resolves as either.
+	// worker's configuration gives it (a tenant's alias works too). It is
+	// sent as "distribution", which the worker resolves as any of them.
 	Distribution string
+	// Tenant is a distribution tenant's id (dt_2wjDZi3hD1ivOXf6rpZJO1AB) or
+	// an alias the worker's configuration gives it (tenants[].aliases). It
+	// is sent as "distribution_tenant_id", which the worker resolves only to
+	// a listed tenant: a name of a plain distribution is refused there.
+	Tenant string
 	// Paths start with "/" ("/blog/*" for a wildcard) or are full http(s)
 	// URLs, whose host the worker drops.
 	Paths []string
@@ -168,6 +175,12 @@ type Request struct {
 // invalidation and returns the SQS message ids, one per message sent.
 func (c *Client) Invalidate(ctx context.Context, distribution string, paths ...string) ([]string, error) {
 	return c.Send(ctx, Request{Distribution: distribution, Paths: paths})
+}
+
+// InvalidateTenant queues paths of a distribution tenant (an id or alias)
+// for invalidation and returns the SQS message ids, one per message sent.
+func (c *Client) InvalidateTenant(ctx context.Context, tenant string, paths ...string) ([]string, error) {
+	return c.Send(ctx, Request{Tenant: tenant, Paths: paths})
 }
 
 // InvalidateTags queues cache tags of distribution for invalidation.
@@ -195,7 +208,7 @@ func (c *Client) Bodies(r Request) ([][]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return c.pack(strings.TrimSpace(r.Distribution), items)
+	return c.pack(v1Message{Version: 1, Distribution: strings.TrimSpace(r.Distribution), Tenant: strings.TrimSpace(r.Tenant)}, items)
 }
 
 // ValidationError lists what is wrong with a request; nothing was sent.
@@ -220,8 +233,12 @@ type item struct {
 
 func validate(r Request) ([]item, error) {
 	var problems []string
-	if strings.TrimSpace(r.Distribution) == "" {
-		problems = append(problems, "no distribution")
+	dist, tenant := strings.TrimSpace(r.Distribution), strings.TrimSpace(r.Tenant)
+	switch {
+	case dist == "" && tenant == "":
+		problems = append(problems, "no distribution and no tenant")
+	case dist != "" && tenant != "":
+		problems = append(problems, "both a distribution and a tenant: a request names one of them (the worker refuses a message naming a distribution and a tenant)")
 	}
 	if len(r.Paths)+len(r.Tags) == 0 {
 		problems = append(problems, "no paths and no tags")
@@ -299,16 +316,17 @@ func quote(s string) string {
 // v1Message is the wire format (schema/message-v1.schema.json).
 type v1Message struct {
 	Version      int      `json:"version"`
-	Distribution string   `json:"distribution"`
+	Distribution string   `json:"distribution,omitempty"`
+	Tenant       string   `json:"distribution_tenant_id,omitempty"`
 	Paths        []string `json:"paths,omitempty"`
 	Tags         []string `json:"tags,omitempty"`
 }
 
-// pack fills messages in order, each up to maxItems items and maxBytes
-// bytes. Filling greedily is optimal for an ordered list: no packing that
-// keeps the order needs fewer messages.
-func (c *Client) pack(dist string, items []item) ([][]byte, error) {
-	base := jsonLen(v1Message{Version: 1, Distribution: dist})
+// pack fills messages in order, each the head (version and target) plus up
+// to maxItems items and maxBytes bytes. Filling greedily is optimal for an
+// ordered list: no packing that keeps the order needs fewer messages.
+func (c *Client) pack(head v1Message, items []item) ([][]byte, error) {
+	base := jsonLen(head)
 	var (
 		out  [][]byte
 		cur  v1Message
@@ -319,7 +337,7 @@ func (c *Client) pack(dist string, items []item) ([][]byte, error) {
 		if n > 0 {
 			out = append(out, encode(cur))
 		}
-		cur, size, n = v1Message{Version: 1, Distribution: dist}, base, 0
+		cur, size, n = head, base, 0
 	}
 	flush()
 	for _, it := range items {

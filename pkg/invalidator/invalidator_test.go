@@ -352,3 +352,73 @@ func TestIDsAreStrings(t *testing.T) {
 		}
 	}
 }
+
+// TestTenantRequests: a tenant named by id or alias is sent as
+// "distribution_tenant_id", packed like any request, and decodes to that
+// tenant of its multi-tenant distribution.
+func TestTenantRequests(t *testing.T) {
+	const tenant = "dt_2wjDZi3hD1ivOXf6rpZJO1AB"
+	dec, err := message.NewDecoder(message.Options{
+		Distributions: []message.Distribution{{ID: "EDFDVBD6EXAMPLE", Aliases: []string{"www"}}},
+		Tenants:       []message.Tenant{{ID: tenant, Aliases: []string{"customer-a"}, Distribution: "E3MULTITENANT"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bodies, err := New(nil, "q", WithMaxItemsPerMessage(2)).Bodies(Request{Tenant: " " + tenant + " ", Paths: []string{"/a", "/b", "/c"}, Tags: []string{"t"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		`{"version":1,"distribution_tenant_id":"dt_2wjDZi3hD1ivOXf6rpZJO1AB","paths":["/a","/b"]}`,
+		`{"version":1,"distribution_tenant_id":"dt_2wjDZi3hD1ivOXf6rpZJO1AB","paths":["/c"],"tags":["t"]}`,
+	}
+	if len(bodies) != len(want) {
+		t.Fatalf("bodies %q, want %q", bodies, want)
+	}
+	for i, b := range bodies {
+		if string(b) != want[i] {
+			t.Errorf("body %d = %s, want %s", i, b, want[i])
+		}
+		got, err := dec.Decode(b)
+		if err != nil || len(got.Targets) != 1 || got.Targets[0].TenantID != tenant || got.Targets[0].DistributionID != "E3MULTITENANT" {
+			t.Errorf("body %d decodes to %+v, %v; want tenant %s", i, got, err, tenant)
+		}
+	}
+
+	f := &fakeSQS{}
+	ids, err := New(f, "q").InvalidateTenant(context.Background(), "customer-a", "/x")
+	if err != nil || len(ids) != 1 || len(f.calls) != 1 {
+		t.Fatalf("InvalidateTenant: ids %v, err %v, %d calls", ids, err, len(f.calls))
+	}
+	body := aws.ToString(f.calls[0].Entries[0].MessageBody)
+	if body != `{"version":1,"distribution_tenant_id":"customer-a","paths":["/x"]}` {
+		t.Fatalf("sent %s", body)
+	}
+	if got, err := dec.Decode([]byte(body)); err != nil || got.Targets[0].TenantID != tenant {
+		t.Fatalf("alias body decodes to %+v, %v", got, err)
+	}
+	// A distribution's name sent as a tenant is refused by the worker: the
+	// client leaves that to it (it cannot know the worker's config).
+	if _, err := dec.Decode([]byte(`{"version":1,"distribution_tenant_id":"www","paths":["/x"]}`)); err == nil {
+		t.Fatal("the worker accepted a distribution's alias as a tenant")
+	}
+}
+
+func TestTenantValidation(t *testing.T) {
+	for _, tc := range []struct {
+		r    Request
+		want string
+	}{
+		{Request{Paths: []string{"/a"}}, "no distribution and no tenant"},
+		{Request{Tenant: "  ", Paths: []string{"/a"}}, "no distribution and no tenant"},
+		{Request{Distribution: "www", Tenant: "customer-a", Paths: []string{"/a"}}, "both a distribution and a tenant"},
+		{Request{Tenant: "customer-a"}, "no paths and no tags"},
+	} {
+		_, err := New(nil, "q").Bodies(tc.r)
+		var ve *ValidationError
+		if !errors.As(err, &ve) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v: err %v, want a *ValidationError with %q", tc.r, err, tc.want)
+		}
+	}
+}
