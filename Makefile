@@ -27,7 +27,7 @@ EMU_DIR := tools/emulators
 # package-lock.json means node_modules is current.
 EMU_STAMP := $(EMU_DIR)/node_modules/.cf-invalidator-installed
 
-.PHONY: help build emulators test fmt-check fuzz fuzz-long demo bench quota-report clean
+.PHONY: help build emulators test fmt-check fuzz fuzz-long demo bench quota-report screenshot clean
 
 help: ## show this list
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z-]*:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -79,6 +79,9 @@ quota-report: emulators ## issue-3 burst: worker vs one request per message, ful
 
 bench: build emulators ## load harness: bare SQS loop vs the worker (cmd/bench)
 	$(GO) run ./cmd/bench -worker bin/worker $(BENCH_FLAGS)
+
+screenshot: ## render the console over a demo snapshot into docs/console.png (headless chromium)
+	$(GO) run ./internal/status/screenshot -o docs/console.png
 
 clean: ## remove bin/ and .tmp/ (keeps tools/emulators/node_modules)
 	rm -rf bin .tmp

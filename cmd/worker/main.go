@@ -40,6 +40,8 @@ commands:
                       move dead-lettered messages back, filtered; prints a summary
   inspect --queue-url URL [--peek N | --no-peek]
                       queue depth, in flight, oldest age, counts by rejection reason
+  status [--addr HOST:PORT] [--json]
+                      a running worker's overview from its console (/api/status)
   version             print the version
 `
 
@@ -62,6 +64,8 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 		return runRedrive(args[1:], environ, stdout, stderr)
 	case "inspect":
 		return runInspect(args[1:], environ, stdout, stderr)
+	case "status":
+		return runStatus(args[1:], environ, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, version)
 		return exitOK

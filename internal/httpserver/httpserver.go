@@ -1,8 +1,10 @@
 // Package httpserver serves the worker's operational endpoints: /healthz
 // (the process is alive), /readyz (it has received from SQS at least once and
-// is not shutting down), /metrics (Prometheus) and, only when a token is
-// configured, the admin endpoints: POST /admin/pause, POST /admin/resume and
-// GET /admin/status, each requiring "Authorization: Bearer <token>".
+// is not shutting down), /metrics (Prometheus), the operator console
+// (EnableConsole: GET / and GET /api/status without a token, its actions
+// behind it) and, only when a token is configured, the admin endpoints:
+// POST /admin/pause, POST /admin/resume and GET /admin/status, each
+// requiring "Authorization: Bearer <token>".
 package httpserver
 
 import (
@@ -21,6 +23,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
+
+	"github.com/acme/cf-invalidator/internal/status"
 )
 
 // Server is the operational HTTP server.
@@ -80,6 +84,20 @@ func (s *Server) Serve() {
 
 // Shutdown stops the server, letting a last /metrics scrape finish.
 func (s *Server) Shutdown(ctx context.Context) error { return s.srv.Shutdown(ctx) }
+
+// EnableConsole mounts the operator console (internal/status): the page at
+// GET /, its data at GET /api/status (and the JSON Schema at
+// /api/status/schema), readable without a token like /metrics; and, when
+// o.Token (admin_token) and o.Controller are set, POST /api/pause,
+// /api/resume and /api/flush behind "Authorization: Bearer <token>"
+// (without a token they do not exist: 404). It coexists with EnableAdmin's
+// /admin endpoints. o.Log defaults to the server's logger.
+func (s *Server) EnableConsole(o status.Options) {
+	if o.Log == nil {
+		o.Log = s.log.Named("console")
+	}
+	status.New(o).Mount(s.mux)
+}
 
 // Controller is what the admin endpoints drive.
 type Controller interface {

@@ -9,6 +9,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
+
+	"github.com/acme/cf-invalidator/internal/status"
+	"github.com/acme/cf-invalidator/internal/status/statustest"
 )
 
 type ctl struct {
@@ -99,5 +102,59 @@ func TestAdminNeedsTheToken(t *testing.T) {
 	}
 	if code, _ := do(t, "GET", base+"/admin/pause", "s3cret"); code != 405 {
 		t.Fatalf("GET pause = %d, want 405", code)
+	}
+}
+
+// TestConsoleMounted: the console serves beside /metrics and /admin; its
+// actions need the token and exist only when one is configured.
+func TestConsoleMounted(t *testing.T) {
+	for _, token := range []string{"", "s3cret"} {
+		t.Run("token="+token, func(t *testing.T) {
+			s, c := start(t, token)
+			fake := statustest.New(statustest.Demo())
+			s.EnableConsole(status.Options{Provider: fake, Controller: fake, Token: token})
+			base := "http://" + s.Addr()
+			if code, body := do(t, "GET", base+"/", ""); code != 200 || !strings.Contains(body, `data-distribution="`+statustest.Burst+`"`) {
+				t.Fatalf("GET / = %d", code)
+			}
+			if code, body := do(t, "GET", base+"/api/status", ""); code != 200 || !strings.Contains(body, `"schema": 1`) {
+				t.Fatalf("GET /api/status = %d %.100s", code, body)
+			}
+			if code, _ := do(t, "GET", base+"/metrics", ""); code != 200 {
+				t.Fatalf("metrics = %d", code)
+			}
+			pause := func(tok string) int {
+				req, _ := http.NewRequest("POST", base+"/api/pause", strings.NewReader(`{"target":"","reason":"maintenance"}`))
+				req.Header.Set("Content-Type", "application/json")
+				if tok != "" {
+					req.Header.Set("Authorization", "Bearer "+tok)
+				}
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				return resp.StatusCode
+			}
+			if token == "" {
+				if code := pause("anything"); code != 404 {
+					t.Errorf("POST /api/pause without admin_token = %d, want 404", code)
+				}
+				if code, _ := do(t, "GET", base+"/admin/status", "anything"); code != 404 {
+					t.Errorf("/admin/status without admin_token = %d, want 404", code)
+				}
+				return
+			}
+			if code := pause(""); code != 401 {
+				t.Errorf("POST /api/pause without the token = %d, want 401", code)
+			}
+			if code := pause(token); code != 200 || len(fake.Calls()) != 1 {
+				t.Errorf("POST /api/pause with the token = %d, calls %+v", code, fake.Calls())
+			}
+			// The /admin endpoints keep working beside the console.
+			if code, _ := do(t, "POST", base+"/admin/pause?reason=x", token); code != 200 || !c.paused {
+				t.Errorf("/admin/pause = %d", code)
+			}
+		})
 	}
 }

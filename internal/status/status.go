@@ -35,6 +35,9 @@ type Snapshot struct {
 	Ready   bool      `json:"ready"`
 	// Draining: shutting down (flushing, then releasing what is held).
 	Draining bool `json:"draining"`
+	// Window is the coalescing window (config window): the console measures
+	// long waits in windows. Absent when unknown.
+	Window *Duration `json:"window,omitempty"`
 
 	Queues        []Queue        `json:"queues"`
 	Distributions []Distribution `json:"distributions"`
@@ -45,6 +48,17 @@ type Snapshot struct {
 	Errors       []ErrorClass `json:"errors"`
 	// Actions taken through the console or the admin API, newest first.
 	Actions []Action `json:"actions"`
+	// Alerts are computed by the console from the rest of the snapshot
+	// (see Alerts): a provider leaves them empty.
+	Alerts []Alert `json:"alerts"`
+}
+
+// Alert is one condition an operator should look at, worst first.
+type Alert struct {
+	Level  string `json:"level"`            // crit, warn, info
+	Code   string `json:"code"`             // long_wait, near_max_hold, view_error, paused_long, over_budget, near_budget, budget_unknown, dlq_depth, queue_attributes, not_ready, draining, errors
+	Target string `json:"target,omitempty"` // a distribution id, a queue URL or an error class; "" for the worker
+	Text   string `json:"text"`             // the same in words
 }
 
 // Queue is one SQS queue the worker consumes.
@@ -55,7 +69,7 @@ type Queue struct {
 	// From GetQueueAttributes, cached (AttributesAt); absent when unknown.
 	Visible      *int      `json:"visible,omitempty"`   // ApproximateNumberOfMessages
 	InFlight     *int      `json:"in_flight,omitempty"` // ApproximateNumberOfMessagesNotVisible
-	AttributesAt time.Time `json:"attributes_at,omitempty"`
+	AttributesAt time.Time `json:"attributes_at,omitzero"`
 	AttrError    string    `json:"attributes_error,omitempty"`
 	// OldestAge is the age (from SentTimestamp) of the oldest message this
 	// process holds: SQS's attributes have no oldest-message age (that is
@@ -83,6 +97,9 @@ type Distribution struct {
 	Parent string `json:"parent,omitempty"`
 
 	Paused *Pause `json:"paused,omitempty"`
+	// MaxHold is the distribution's max_hold: past it a batch is reduced
+	// to fit (absent when unknown).
+	MaxHold *Duration `json:"max_hold,omitempty"`
 
 	Batch   Batch  `json:"batch"`
 	Waiting []Wait `json:"waiting"` // why work is waiting, in words; empty when nothing waits
@@ -108,7 +125,7 @@ type Batch struct {
 	Items     int       `json:"items"` // distinct items not covered yet
 	InFlight  int       `json:"items_in_flight"`
 	Oldest    *Duration `json:"oldest_age,omitempty"`
-	NextFlush time.Time `json:"next_flush,omitempty"`
+	NextFlush time.Time `json:"next_flush,omitzero"`
 	Sample    []string  `json:"sample,omitempty"`
 }
 
@@ -116,7 +133,7 @@ type Batch struct {
 type Wait struct {
 	Code  string    `json:"code"` // window, quota, backoff, paused, over_budget, budget_unknown, origin_floor, in_flight
 	Text  string    `json:"text"` // the same in words
-	Until time.Time `json:"until,omitempty"`
+	Until time.Time `json:"until,omitzero"`
 }
 
 // Quota is CloudFront's in-progress allowance for the distribution.
@@ -144,7 +161,7 @@ type Spend struct {
 	Upper     *int      `json:"upper,omitempty"` // the most it can be while not all is known
 	Exact     bool      `json:"exact"`           // every invalidation of the month is known
 	Source    string    `json:"source"`          // where the figure comes from, in words
-	AsOf      time.Time `json:"as_of,omitempty"`
+	AsOf      time.Time `json:"as_of,omitzero"`
 	FreePaths int       `json:"free_paths"`
 	USD       float64   `json:"usd"`
 	BudgetUSD float64   `json:"budget_usd,omitempty"` // 0 = none
@@ -157,7 +174,7 @@ type Invalidation struct {
 	ID        string    `json:"id"`
 	Status    string    `json:"status"`
 	Created   time.Time `json:"created"`
-	Completed time.Time `json:"completed,omitempty"`
+	Completed time.Time `json:"completed,omitzero"`
 	Latency   *Duration `json:"completion_latency,omitempty"`
 	Items     int       `json:"items"`
 	Sample    []string  `json:"sample,omitempty"`
