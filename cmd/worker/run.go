@@ -34,6 +34,7 @@ import (
 	"github.com/acme/cf-invalidator/internal/metrics"
 	"github.com/acme/cf-invalidator/internal/policy"
 	"github.com/acme/cf-invalidator/internal/retry"
+	"github.com/acme/cf-invalidator/internal/status"
 	"github.com/acme/cf-invalidator/internal/worker"
 )
 
@@ -85,7 +86,7 @@ func newLogger(level string) (*zap.Logger, error) {
 
 // app is everything serve wires together.
 type app struct {
-	cons *consumer.Consumer
+	cons *consumer.Group
 	w    *worker.Worker
 	http *httpserver.Server
 }
@@ -98,8 +99,12 @@ func serve(cfg config.Config, log *zap.Logger) int {
 		log.Error("startup failed", zap.Error(err))
 		return exitFailure
 	}
-	log.Info("worker started", zap.String("queue_url", cfg.QueueURL), zap.Duration("window", cfg.Window),
-		zap.Int("pollers", cfg.Pollers), zap.Int("distributions", len(cfg.Distributions)), zap.String("version", version))
+	var queues []string
+	for _, q := range cfg.EffectiveQueues() {
+		queues = append(queues, q.Lane+" "+q.URL)
+	}
+	log.Info("worker started", zap.Strings("queues", queues), zap.Duration("window", cfg.Window),
+		zap.Int("distributions", len(cfg.Distributions)), zap.Int("tenants", len(cfg.Tenants)), zap.String("version", version))
 	a.w.Run(ctx, a.cons, cfg.ShutdownGrace, a.setReady)
 	if a.http != nil {
 		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -141,7 +146,7 @@ func build(ctx context.Context, cfg config.Config, log *zap.Logger) (*app, error
 	if awsCfg.Region == "" {
 		return nil, errors.New("aws config: no region (set AWS_REGION)")
 	}
-	dec, err := message.NewDecoder(decoderOptions(cfg))
+	dec, err := message.NewDecoder(cfg.DecoderOptions())
 	if err != nil {
 		return nil, fmt.Errorf("distributions: %w", err)
 	}
@@ -158,11 +163,16 @@ func build(ctx context.Context, cfg config.Config, log *zap.Logger) (*app, error
 	cfClient := cloudfront.NewFromConfig(awsCfg, func(o *cloudfront.Options) {
 		o.Retryer = awsretry.AddWithMaxAttempts(awsretry.NewStandard(), cloudFrontMaxAttempts)
 	})
-	a.cons = consumer.New(sqsClient, consumer.Options{
-		QueueURL: cfg.QueueURL, DLQURL: cfg.DeadLetterQueueURL, Pollers: cfg.Pollers,
-		Visibility: cfg.VisibilityTimeout, MaxHeld: cfg.MaxHeld, Logger: log.Named("consumer"), Metrics: m,
-		OnLost: func(id string) { a.w.Lost(id) },
-	})
+	var cs []*consumer.Consumer
+	for _, q := range cfg.EffectiveQueues() {
+		cs = append(cs, consumer.New(sqsClient, consumer.Options{
+			QueueURL: q.URL, DLQURL: q.DeadLetterQueueURL, Pollers: q.Pollers, Lane: q.Lane,
+			Visibility: cfg.VisibilityTimeout, MaxHeld: cfg.MaxHeld, Metrics: m,
+			Logger: log.Named("consumer").With(zap.String("queue", q.URL), zap.String("lane", q.Lane)),
+			OnLost: func(id string) { a.w.Lost(id) },
+		}))
+	}
+	a.cons = consumer.NewGroup(cs...)
 	view := cfview.New(viewOptions(cfg, cfClient, m, log.Named("view"), a))
 	var notify *completion.Notifier
 	if cfg.TrackCompletion {
@@ -170,14 +180,23 @@ func build(ctx context.Context, cfg config.Config, log *zap.Logger) (*app, error
 			Announcers: announcers(cfg, awsCfg, sqsClient)})
 	}
 	a.w = worker.New(a.cons, invalidate.NewSubmitter(cfClient), dec, view, workerOptions(cfg, notify, m, log.Named("pipeline")))
-	a.w.SetStatusOptions(worker.StatusOptions{Aliases: aliases(cfg)})
+	a.w.SetStatusOptions(worker.StatusOptions{Aliases: aliases(cfg), Queues: func(ctx context.Context) []status.Queue {
+		var out []status.Queue
+		for _, c := range a.cons.Consumers() {
+			out = append(out, c.Status(ctx))
+		}
+		return out
+	}})
 	if a.http != nil {
 		a.http.EnableAdmin(cfg.AdminToken, adminAPI{a.w})
+		a.http.EnableConsole(status.Options{Provider: a.w, Controller: a.w, Token: cfg.AdminToken})
 		if cfg.DebugPprof {
 			a.http.EnablePprof()
 		}
 	}
-	reportDLQ(ctx, a.cons, log)
+	for _, c := range cs {
+		reportDLQ(ctx, c, log)
+	}
 	return a, nil
 }
 
@@ -202,6 +221,9 @@ func viewOptions(cfg config.Config, cf *cloudfront.Client, m *metrics.Metrics, l
 	}
 	for _, d := range cfg.Distributions {
 		o.Sources[d.ID] = cfview.Distribution(cf, d.ID)
+	}
+	for _, t := range cfg.Tenants {
+		o.Sources[t.ID] = cfview.Tenant(cf, t.ID)
 	}
 	if cfg.AllowAllDistributions {
 		o.NewSource = func(id string) cfview.Source { return cfview.Distribution(cf, id) }
@@ -231,7 +253,23 @@ func workerOptions(cfg config.Config, notify *completion.Notifier, m *metrics.Me
 			lag[d.ID] = d.OriginLag
 		}
 	}
+	tenants := map[string]string{}
+	for _, t := range cfg.Tenants {
+		targets = append(targets, t.ID)
+		tenants[t.ID] = t.Distribution
+		if p, ok := po.Targets[t.Distribution]; ok {
+			po.Targets[t.ID] = p // a tenant follows its distribution's policy
+		}
+		if l, ok := lag[t.Distribution]; ok {
+			lag[t.ID] = l
+		}
+	}
+	lanes := map[string]worker.Lane{}
+	for name, l := range cfg.EffectiveLanes() {
+		lanes[name] = worker.Lane{Window: l.Window, CollapseAbove: l.CollapseAbove}
+	}
 	o := worker.Options{
+		Tenants: tenants, Lanes: lanes,
 		Window: cfg.Window, Skew: cfg.ClockSkewMargin, Lag: lag, Jitter: cfg.Jitter(), ViewMaxAge: cfg.ViewMaxAge,
 		Recheck: cfg.ViewRefresh, SubmitConcurrency: cfg.SubmitConcurrency,
 		Backoff: retry.Backoff{Base: time.Second, Max: cfg.RetryMaxBackoff},
@@ -249,6 +287,9 @@ func aliases(cfg config.Config) map[string][]string {
 	out := map[string][]string{}
 	for _, d := range cfg.Distributions {
 		out[d.ID] = d.Aliases
+	}
+	for _, t := range cfg.Tenants {
+		out[t.ID] = t.Aliases
 	}
 	return out
 }
@@ -298,14 +339,3 @@ func announcers(cfg config.Config, awsCfg aws.Config, sqsClient *sqs.Client) []c
 	return out
 }
 
-func decoderOptions(cfg config.Config) message.Options {
-	o := message.Options{AllowAll: cfg.AllowAllDistributions, MaxPathsPerMessage: cfg.MaxPathsPerMessage}
-	for _, d := range cfg.Distributions {
-		md := message.Distribution{ID: d.ID, Aliases: d.Aliases, IndexDirectories: cfg.IndexDirectories(d)}
-		for _, s := range d.S3 {
-			md.S3 = append(md.S3, message.S3Source{Bucket: s.Bucket, Prefix: s.Prefix, OriginPath: s.OriginPath})
-		}
-		o.Distributions = append(o.Distributions, md)
-	}
-	return o
-}

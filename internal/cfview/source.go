@@ -8,6 +8,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudfront"
+	"github.com/aws/aws-sdk-go-v2/service/cloudfront/types"
 )
 
 // Summary is one entry of a ListInvalidations page.
@@ -60,7 +61,11 @@ func (s distSource) List(ctx context.Context, marker string, maxItems int32) ([]
 	if err != nil {
 		return nil, "", fmt.Errorf("cloudfront ListInvalidations %s: %w", s.id, err)
 	}
-	l := out.InvalidationList
+	return summaries(out.InvalidationList)
+}
+
+// summaries reads one page of a list answer.
+func summaries(l *types.InvalidationList) ([]Summary, string, error) {
 	if l == nil {
 		return nil, "", nil
 	}
@@ -82,9 +87,12 @@ func (s distSource) Get(ctx context.Context, id string) (Detail, error) {
 	if err != nil {
 		return Detail{}, fmt.Errorf("cloudfront GetInvalidation %s %s: %w", s.id, id, err)
 	}
-	inv := out.Invalidation
+	return detailOf(out.Invalidation, "GetInvalidation "+s.id+" "+id)
+}
+
+func detailOf(inv *types.Invalidation, what string) (Detail, error) {
 	if inv == nil || inv.InvalidationBatch == nil || inv.InvalidationBatch.Paths == nil {
-		return Detail{}, fmt.Errorf("cloudfront GetInvalidation %s %s: %w", s.id, id, errNoPaths)
+		return Detail{}, fmt.Errorf("cloudfront %s: %w", what, errNoPaths)
 	}
 	return Detail{
 		Summary:   Summary{ID: aws.ToString(inv.Id), Created: aws.ToTime(inv.CreateTime), Status: aws.ToString(inv.Status)},
@@ -94,3 +102,44 @@ func (s distSource) Get(ctx context.Context, id string) (Detail, error) {
 }
 
 var errNoPaths = errors.New("answer holds no paths")
+
+// TenantAPI is the part of the CloudFront client a distribution tenant's
+// Source uses.
+type TenantAPI interface {
+	ListInvalidationsForDistributionTenant(context.Context, *cloudfront.ListInvalidationsForDistributionTenantInput,
+		...func(*cloudfront.Options)) (*cloudfront.ListInvalidationsForDistributionTenantOutput, error)
+	GetInvalidationForDistributionTenant(context.Context, *cloudfront.GetInvalidationForDistributionTenantInput,
+		...func(*cloudfront.Options)) (*cloudfront.GetInvalidationForDistributionTenantOutput, error)
+}
+
+var _ TenantAPI = (*cloudfront.Client)(nil)
+
+// Tenant returns the Source of distribution tenant id: its own
+// invalidations (…ForDistributionTenant), not its distribution's.
+func Tenant(api TenantAPI, id string) Source { return tenantSource{api, id} }
+
+type tenantSource struct {
+	api TenantAPI
+	id  string
+}
+
+func (s tenantSource) List(ctx context.Context, marker string, maxItems int32) ([]Summary, string, error) {
+	in := &cloudfront.ListInvalidationsForDistributionTenantInput{Id: aws.String(s.id), MaxItems: aws.Int32(maxItems)}
+	if marker != "" {
+		in.Marker = aws.String(marker)
+	}
+	out, err := s.api.ListInvalidationsForDistributionTenant(ctx, in)
+	if err != nil {
+		return nil, "", fmt.Errorf("cloudfront ListInvalidationsForDistributionTenant %s: %w", s.id, err)
+	}
+	return summaries(out.InvalidationList)
+}
+
+func (s tenantSource) Get(ctx context.Context, id string) (Detail, error) {
+	out, err := s.api.GetInvalidationForDistributionTenant(ctx, &cloudfront.GetInvalidationForDistributionTenantInput{
+		DistributionTenantId: aws.String(s.id), Id: aws.String(id)})
+	if err != nil {
+		return Detail{}, fmt.Errorf("cloudfront GetInvalidationForDistributionTenant %s %s: %w", s.id, id, err)
+	}
+	return detailOf(out.Invalidation, "GetInvalidationForDistributionTenant "+s.id+" "+id)
+}

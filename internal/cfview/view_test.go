@@ -438,3 +438,42 @@ func TestAgainstSimulator(t *testing.T) {
 		t.Fatalf("in progress after completion %d", f)
 	}
 }
+
+// A distribution tenant's view reads the tenant's own invalidations
+// through the …ForDistributionTenant operations, on the wire.
+func TestTenantAgainstSimulator(t *testing.T) {
+	sim := cfsim.New(cfsim.Options{Distributions: []string{"E1"}, Tenants: map[string]string{"dt_a": "E1"}, CompleteAfter: time.Hour})
+	hs := httptest.NewServer(sim)
+	defer hs.Close()
+	cf := cloudfront.NewFromConfig(testenv.AWSConfig(), func(o *cloudfront.Options) { o.BaseEndpoint = aws.String(hs.URL) })
+	ctx := context.Background()
+	if _, err := cf.CreateInvalidationForDistributionTenant(ctx, &cloudfront.CreateInvalidationForDistributionTenantInput{
+		Id: aws.String("dt_a"),
+		InvalidationBatch: &cftypes.InvalidationBatch{CallerReference: aws.String("t1"),
+			Paths: &cftypes.Paths{Quantity: aws.Int32(2), Items: []string{"/t/*", "#Brand"}}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cf.CreateInvalidation(ctx, &cloudfront.CreateInvalidationInput{DistributionId: aws.String("E1"),
+		InvalidationBatch: &cftypes.InvalidationBatch{CallerReference: aws.String("d1"),
+			Paths: &cftypes.Paths{Quantity: aws.Int32(1), Items: []string{"/d"}}}}); err != nil {
+		t.Fatal(err)
+	}
+	v := New(Options{Sources: map[string]Source{"dt_a": Tenant(cf, "dt_a"), "E1": Distribution(cf, "E1")}, ReadRate: 1000, ReadBurst: 1000})
+	if err := v.Fresh(ctx, "dt_a", 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := v.Fresh(ctx, "E1", 0); err != nil {
+		t.Fatal(err)
+	}
+	r := v.Recorded("dt_a")
+	if len(r) != 1 || !slices.Equal(r[0].Items, []string{"/t/*", "#brand"}) {
+		t.Fatalf("tenant's view %+v", r)
+	}
+	if f, w := v.InProgress("dt_a"); f != 1 || w != 1 {
+		t.Fatalf("tenant in progress %d/%d", f, w)
+	}
+	if d := v.Recorded("E1"); len(d) != 1 || d[0].Items[0] != "/d" {
+		t.Fatalf("distribution's view %+v: the tenant's invalidation is not the distribution's", d)
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -59,6 +60,8 @@ type Message struct {
 	ReceiveCount int
 	SentAt       time.Time
 	Attributes   map[string]types.MessageAttributeValue
+	// Lane is the lane of the queue it came from (Options.Lane).
+	Lane string
 }
 
 // Handler receives each batch of newly received messages. It runs on the
@@ -67,7 +70,10 @@ type Handler func(ctx context.Context, msgs []*Message)
 
 // Options configures a Consumer.
 type Options struct {
-	QueueURL   string
+	QueueURL string
+	// Lane names the queue's lane ("live", "bulk"); it is put on every
+	// message received.
+	Lane       string
 	DLQURL     string // "" = discover from the queue's RedrivePolicy
 	Pollers    int
 	Visibility time.Duration
@@ -96,6 +102,9 @@ type Consumer struct {
 	mu     sync.Mutex
 	held   map[string]*entry
 	dlqURL string
+	attrs  attrCache // the status page's GetQueueAttributes, cached
+
+	received, deleted atomic.Int64 // for the status page
 
 	deletes  chan string
 	ready    chan struct{}
@@ -316,10 +325,12 @@ func (c *Consumer) receive(ctx context.Context, n int) ([]*Message, error) {
 			continue
 		}
 		msg := toMessage(m)
+		msg.Lane = c.opts.Lane
 		c.held[id] = &entry{msg: msg, receipt: receipt, receivedAt: now, visibleAt: now.Add(c.opts.Visibility)}
 		fresh = append(fresh, msg)
 	}
 	c.m.Received.Add(float64(len(fresh)))
+	c.received.Add(int64(len(fresh)))
 	c.m.Held.Set(float64(len(c.held)))
 	// The caller frees the slots of duplicates along with the unused ones.
 	return fresh, nil
@@ -354,6 +365,17 @@ func (c *Consumer) forget(id string) (*entry, bool) {
 	}
 	return e, ok
 }
+
+// Holds reports whether the consumer holds message id.
+func (c *Consumer) Holds(id string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.held[id]
+	return ok
+}
+
+// QueueURL is the queue the consumer reads.
+func (c *Consumer) QueueURL() string { return c.opts.QueueURL }
 
 // Abandon stops holding a message without touching it in SQS: it becomes
 // visible again when its current visibility timeout runs out, and SQS's own

@@ -74,6 +74,7 @@ func (c *Consumer) deleteBatch(ctx context.Context, ids []string) {
 			if id, found := byEntry[aws.ToString(ok.Id)]; found {
 				if _, was := c.forget(id); was {
 					c.m.Deleted.Inc()
+					c.deleted.Add(1)
 				}
 			}
 		}

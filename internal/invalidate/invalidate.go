@@ -18,10 +18,13 @@ import (
 	"github.com/aws/smithy-go"
 )
 
-// cloudFrontAPI is the part of the CloudFront client the submitter uses.
+// cloudFrontAPI is the part of the CloudFront client the submitter uses:
+// distributions' and distribution tenants' CreateInvalidation.
 type cloudFrontAPI interface {
 	CreateInvalidation(ctx context.Context, in *cloudfront.CreateInvalidationInput,
 		optFns ...func(*cloudfront.Options)) (*cloudfront.CreateInvalidationOutput, error)
+	CreateInvalidationForDistributionTenant(ctx context.Context, in *cloudfront.CreateInvalidationForDistributionTenantInput,
+		optFns ...func(*cloudfront.Options)) (*cloudfront.CreateInvalidationForDistributionTenantOutput, error)
 }
 
 var _ cloudFrontAPI = (*cloudfront.Client)(nil)
@@ -69,7 +72,10 @@ func CallerReference(distribution string, messageIDs, paths []string) string {
 
 // Request is what Submit sends.
 type Request struct {
+	// Distribution is the target: a distribution id, or with Tenant a
+	// distribution tenant's id (CreateInvalidationForDistributionTenant).
 	Distribution string
+	Tenant       bool
 	Paths        []string
 	MessageIDs   []string
 }
@@ -95,24 +101,38 @@ func NewSubmitter(api cloudFrontAPI) *Submitter { return &Submitter{api: api} }
 // tells the caller what to do with it.
 func (s *Submitter) Submit(ctx context.Context, r Request) (Result, error) {
 	ref := CallerReference(r.Distribution, r.MessageIDs, r.Paths)
-	out, err := s.api.CreateInvalidation(ctx, &cloudfront.CreateInvalidationInput{
-		DistributionId: aws.String(r.Distribution),
-		InvalidationBatch: &types.InvalidationBatch{
-			CallerReference: aws.String(ref),
-			Paths:           &types.Paths{Quantity: aws.Int32(int32(len(r.Paths))), Items: r.Paths},
-		},
-	})
-	if err != nil {
-		return Result{Reference: ref}, fmt.Errorf("cloudfront CreateInvalidation %s: %w", r.Distribution, err)
+	batch := &types.InvalidationBatch{
+		CallerReference: aws.String(ref),
+		Paths:           &types.Paths{Quantity: aws.Int32(int32(len(r.Paths))), Items: r.Paths},
+	}
+	var inv *types.Invalidation
+	op := "CreateInvalidation"
+	if r.Tenant {
+		op = "CreateInvalidationForDistributionTenant"
+		out, err := s.api.CreateInvalidationForDistributionTenant(ctx, &cloudfront.CreateInvalidationForDistributionTenantInput{
+			Id: aws.String(r.Distribution), InvalidationBatch: batch,
+		})
+		if err != nil {
+			return Result{Reference: ref}, fmt.Errorf("cloudfront %s %s: %w", op, r.Distribution, err)
+		}
+		inv = out.Invalidation
+	} else {
+		out, err := s.api.CreateInvalidation(ctx, &cloudfront.CreateInvalidationInput{
+			DistributionId: aws.String(r.Distribution), InvalidationBatch: batch,
+		})
+		if err != nil {
+			return Result{Reference: ref}, fmt.Errorf("cloudfront %s %s: %w", op, r.Distribution, err)
+		}
+		inv = out.Invalidation
 	}
 	res := Result{Reference: ref}
-	if inv := out.Invalidation; inv != nil {
+	if inv != nil {
 		res.ID = aws.ToString(inv.Id)
 		res.Status = aws.ToString(inv.Status)
 		res.CreatedAt = aws.ToTime(inv.CreateTime)
 	}
 	if res.ID == "" {
-		return res, fmt.Errorf("cloudfront CreateInvalidation %s: answer without an invalidation id", r.Distribution)
+		return res, fmt.Errorf("cloudfront %s %s: answer without an invalidation id", op, r.Distribution)
 	}
 	return res, nil
 }
@@ -149,6 +169,8 @@ var credentialCodes = map[string]bool{
 // can change (API model 2020-05-31, CreateInvalidation errors).
 var permanentCodes = map[string]bool{
 	"NoSuchDistribution": true, "AccessDenied": true, "InvalidArgument": true,
+	// A distribution tenant that does not exist (…ForDistributionTenant).
+	"EntityNotFound": true,
 	"InconsistentQuantities": true, "BatchTooLarge": true, "MissingBody": true,
 	// Same CallerReference with other paths; documented in the model without a
 	// shape, so the SDK returns it as a generic API error.

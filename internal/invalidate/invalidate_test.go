@@ -66,6 +66,7 @@ func newClient(url string) *cloudfront.Client {
 func TestClassifyRealAnswers(t *testing.T) {
 	sim := httptest.NewServer(cfsim.New(cfsim.Options{
 		Distributions: []string{"EOK", "EFULL"}, Denied: []string{"EDENY"}, MaxWildcards: 1, CompleteAfter: time.Hour,
+		Tenants: map[string]string{"dt_ok": "EOK", "dt_full": "EFULL"},
 	}))
 	defer sim.Close()
 	sub := NewSubmitter(newClient(sim.URL))
@@ -79,10 +80,14 @@ func TestClassifyRealAnswers(t *testing.T) {
 		class Class
 		code  string
 	}{
-		{"unknown distribution", Request{"ENOPE", []string{"/a"}, []string{"m1"}}, Permanent, "NoSuchDistribution"},
-		{"access denied", Request{"EDENY", []string{"/a"}, []string{"m1"}}, Permanent, "AccessDenied"},
-		{"invalid path", Request{"EOK", []string{"no-slash"}, []string{"m1"}}, Permanent, "InvalidArgument"},
-		{"wildcards in progress", Request{"EFULL", []string{"/b/*"}, []string{"m2"}}, Quota, "TooManyInvalidationsInProgress"},
+		{"unknown distribution", Request{Distribution: "ENOPE", Paths: []string{"/a"}, MessageIDs: []string{"m1"}}, Permanent, "NoSuchDistribution"},
+		{"access denied", Request{Distribution: "EDENY", Paths: []string{"/a"}, MessageIDs: []string{"m1"}}, Permanent, "AccessDenied"},
+		{"invalid path", Request{Distribution: "EOK", Paths: []string{"no-slash"}, MessageIDs: []string{"m1"}}, Permanent, "InvalidArgument"},
+		{"wildcards in progress", Request{Distribution: "EFULL", Paths: []string{"/b/*"}, MessageIDs: []string{"m2"}}, Quota, "TooManyInvalidationsInProgress"},
+		{"unknown tenant", Request{Distribution: "dt_nope", Tenant: true, Paths: []string{"/a"}, MessageIDs: []string{"m1"}}, Permanent, "EntityNotFound"},
+		// A tenant shares its distribution's in-progress limits (the
+		// simulator's conservative reading; AWS documents none per tenant).
+		{"tenant of a full distribution", Request{Distribution: "dt_full", Tenant: true, Paths: []string{"/c/*"}, MessageIDs: []string{"m3"}}, Quota, "TooManyInvalidationsInProgress"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -90,7 +95,11 @@ func TestClassifyRealAnswers(t *testing.T) {
 			if err == nil {
 				t.Fatal("Submit succeeded")
 			}
-			if !strings.Contains(err.Error(), "cloudfront CreateInvalidation "+tt.req.Distribution) {
+			op := "cloudfront CreateInvalidation "
+			if tt.req.Tenant {
+				op = "cloudfront CreateInvalidationForDistributionTenant "
+			}
+			if !strings.Contains(err.Error(), op+tt.req.Distribution) {
 				t.Errorf("error %q does not name the operation", err)
 			}
 			class, code := Classify(err)
@@ -99,8 +108,14 @@ func TestClassifyRealAnswers(t *testing.T) {
 			}
 		})
 	}
+	t.Run("tenant accepted", func(t *testing.T) {
+		r, err := sub.Submit(ctx, Request{Distribution: "dt_ok", Tenant: true, Paths: []string{"/t"}, MessageIDs: []string{"m7"}})
+		if err != nil || r.ID == "" || r.Reference == "" {
+			t.Fatalf("tenant submit: %+v %v", r, err)
+		}
+	})
 	t.Run("same reference other paths", func(t *testing.T) {
-		first := Request{"EOK", []string{"/x"}, []string{"m9"}}
+		first := Request{Distribution: "EOK", Paths: []string{"/x"}, MessageIDs: []string{"m9"}}
 		r1, err := sub.Submit(ctx, first)
 		if err != nil {
 			t.Fatal(err)
@@ -118,10 +133,10 @@ func TestClassifyFaults(t *testing.T) {
 	unavailable := httptest.NewServer(cfsim.New(cfsim.Options{Distributions: []string{"E1"}, ErrorRate: 1}))
 	defer unavailable.Close()
 	ctx := context.Background()
-	req := Request{"E1", []string{"/a"}, []string{"m1"}}
+	req := Request{Distribution: "E1", Paths: []string{"/a"}, MessageIDs: []string{"m1"}}
 	sub := NewSubmitter(newClient(throttled.URL))
 	_, _ = sub.Submit(ctx, req) // spends the burst
-	if _, err := sub.Submit(ctx, Request{"E1", []string{"/b"}, []string{"m2"}}); err == nil {
+	if _, err := sub.Submit(ctx, Request{Distribution: "E1", Paths: []string{"/b"}, MessageIDs: []string{"m2"}}); err == nil {
 		t.Fatal("expected Throttling")
 	} else if c, code := Classify(err); c != Transient || code != "Throttling" {
 		t.Fatalf("Throttling classified %v %q", c, code)

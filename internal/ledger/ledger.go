@@ -89,6 +89,9 @@ type Message struct {
 	Received time.Time // when this process received it; zero = now
 	// Window overrides Options.Window for this message (its lane's window).
 	Window time.Duration
+	// Bulk: the message came from a bulk lane (a replay, a backfill);
+	// Plan says which items only bulk messages want.
+	Bulk bool
 	// Targets hold the message's canonical items per target: one Target per
 	// target id, each item once (the decoder deduplicates).
 	Targets []Target
@@ -132,6 +135,7 @@ type entry struct {
 	covered     []uint64 // bit i: items[i] is covered
 	open        int      // items not covered
 	gone        bool     // settled, rejected or forgotten
+	bulk        bool
 }
 
 func (e *entry) isCovered(i int) bool { return e.covered[i/64]&(1<<(i%64)) != 0 }
@@ -241,7 +245,7 @@ func (l *Ledger) Add(m Message) (settled bool) {
 	if _, ok := l.msgs[m.ID]; ok {
 		return false
 	}
-	e := &entry{id: m.ID, ref: m.Ref, sent: m.Sent, received: m.Received, dueAt: m.Received.Add(window)}
+	e := &entry{id: m.ID, ref: m.Ref, sent: m.Sent, received: m.Received, dueAt: m.Received.Add(window), bulk: m.Bulk}
 	n := 0
 	for _, t := range m.Targets {
 		n += len(t.Items)

@@ -15,6 +15,8 @@ type Batch struct {
 	// ids of the messages wanting Items[i] (sorted).
 	Items  []string
 	Owners [][]string
+	// Bulk[i]: only bulk messages want Items[i] (live work goes first).
+	Bulk []bool
 	// Due counts the due messages among the owners; Deferred the items
 	// left out because an invalidation created within the last window
 	// already covers them for other messages and only young messages want
@@ -38,6 +40,7 @@ func (l *Ledger) Plan(target string, all bool) Batch {
 	type planned struct {
 		key    string
 		owners []string
+		bulk   bool
 	}
 	var out []planned
 	for key, it := range t.items {
@@ -49,7 +52,7 @@ func (l *Ledger) Plan(target string, all bool) Batch {
 			continue
 		}
 		var owners []string
-		anyDue := false
+		anyDue, bulk := false, true
 		var window time.Duration
 		for _, w := range it.wanters {
 			e := w.e
@@ -60,6 +63,7 @@ func (l *Ledger) Plan(target string, all bool) Batch {
 				window = e.dueAt.Sub(e.received)
 			}
 			owners = append(owners, e.id)
+			bulk = bulk && e.bulk
 			if all || !now.Before(e.dueAt) {
 				anyDue = true
 				due[e] = true
@@ -73,7 +77,7 @@ func (l *Ledger) Plan(target string, all bool) Batch {
 			continue
 		}
 		slices.Sort(owners)
-		out = append(out, planned{key, slices.Compact(owners)})
+		out = append(out, planned{key, slices.Compact(owners), bulk})
 	}
 	if len(due) == 0 {
 		b.Deferred = 0
@@ -83,8 +87,9 @@ func (l *Ledger) Plan(target string, all bool) Batch {
 	slices.SortFunc(out, func(x, y planned) int { return strings.Compare(x.key, y.key) })
 	b.Items = make([]string, len(out))
 	b.Owners = make([][]string, len(out))
+	b.Bulk = make([]bool, len(out))
 	for i, p := range out {
-		b.Items[i], b.Owners[i] = p.key, p.owners
+		b.Items[i], b.Owners[i], b.Bulk[i] = p.key, p.owners, p.bulk
 	}
 	return b
 }

@@ -12,10 +12,12 @@
 //     nothing left, or the month not known yet, hold everything.
 //  3. Near or over a budget (without pausing): collapse harder — at most
 //     nearBudgetFiles file paths, a wildcard being billed as one path.
-//  4. What fits the headroom (CloudFront's 3,000 file paths and 15 wildcards
+//  4. A lane's collapse_above: a request with more file paths is collapsed
+//     to that many if the collapse policy allows (bulk work collapses early).
+//  5. What fits the headroom (CloudFront's 3,000 file paths and 15 wildcards
 //     in progress per distribution, less what is in progress and the
 //     reserve) goes as it is.
-//  5. Otherwise reduce under the distribution's collapse policy (never /
+//  6. Otherwise reduce under the distribution's collapse policy (never /
 //     at least collapse_min_paths per directory), never broader than its
 //     origin floor (collapse_min_depth). A message that has waited longer
 //     than max_hold forces the reduction past the policy — but not past the
@@ -104,6 +106,12 @@ type Input struct {
 	Paused  bool
 	// Waited is how long the request's longest-held message has waited.
 	Waited time.Duration
+	// CollapseAbove: a request with more file paths than this is collapsed
+	// to fit it even when the headroom would take it (the bulk lane's
+	// collapse_above: bulk work collapses earlier, leaving quota to live
+	// work); 0 = off. Where the collapse policy allows no reduction to fit,
+	// the request goes on as if it were off.
+	CollapseAbove int
 }
 
 // Decision is what goes out now.
@@ -142,10 +150,16 @@ func (g *Gate) Decide(target string, in Input) Decision {
 	if s := in.Budget.State; s == cost.Near || s == cost.Over {
 		room.Files = min(room.Files, nearBudgetFiles)
 	}
+	stale := p.MaxHold > 0 && in.Waited > p.MaxHold
+	if ca := in.CollapseAbove; ca > 0 && r.Files() > ca && !stale {
+		early := collapse.Fit(r.Paths, collapse.Headroom{Files: min(room.Files, ca), Wildcards: room.Wildcards}, p.Collapse)
+		if early.Fits && (limit < 0 || len(early.Paths) <= limit) {
+			return Decision{Submit: r.Replace(early.Paths, early.Replaced), Collapsed: len(early.Replaced) > 0}
+		}
+	}
 	if fitsRoom(r, room, limit) {
 		return Decision{Submit: r}
 	}
-	stale := p.MaxHold > 0 && in.Waited > p.MaxHold
 	var res collapse.Result
 	if stale {
 		res = collapse.Force(r.Paths, collapse.Headroom{Files: room.Files, Wildcards: room.Wildcards}, p.Collapse.MinDepth)

@@ -131,19 +131,33 @@ type Plan struct {
 
 // PlanFor is what the configuration asks the worker to use.
 func PlanFor(c config.Config) Plan {
-	q := Queue{
-		URL: c.QueueURL, URLKey: "queue_url",
-		DLQURL: c.DeadLetterQueueURL, DLQKey: "dead_letter_queue_url",
-		Visibility: c.VisibilityTimeout, VisibilityKey: "visibility_timeout",
-		MaxHold: c.MaxHold,
+	maxHold := c.MaxHold
+	for _, d := range c.Distributions {
+		maxHold = max(maxHold, c.MaxHoldFor(d))
 	}
 	p := Plan{
-		Queues: []Queue{q}, AllowAll: c.AllowAllDistributions, TrackCompletion: c.TrackCompletion,
+		AllowAll: c.AllowAllDistributions, TrackCompletion: c.TrackCompletion,
 		CompletionTopicARN: c.CompletionTopicARN, CompletionQueueURL: c.CompletionQueueURL,
+	}
+	if len(c.Queues) == 0 {
+		p.Queues = []Queue{{
+			URL: c.QueueURL, URLKey: "queue_url",
+			DLQURL: c.DeadLetterQueueURL, DLQKey: "dead_letter_queue_url",
+			Visibility: c.VisibilityTimeout, VisibilityKey: "visibility_timeout", MaxHold: maxHold,
+		}}
+	}
+	for i, q := range c.Queues {
+		p.Queues = append(p.Queues, Queue{
+			URL: q.URL, URLKey: keyf("queues[%d].url", i),
+			DLQURL: q.DeadLetterQueueURL, DLQKey: keyf("queues[%d].dead_letter_queue_url", i),
+			Visibility: c.VisibilityTimeout, VisibilityKey: "visibility_timeout", MaxHold: maxHold,
+		})
 	}
 	for i, d := range c.Distributions {
 		p.Distributions = append(p.Distributions, Distribution{ID: d.ID, Key: keyf("distributions[%d].id", i)})
-		p.Queues[0].MaxHold = max(p.Queues[0].MaxHold, c.MaxHoldFor(d))
+	}
+	for i, t := range c.Tenants {
+		p.Tenants = append(p.Tenants, Distribution{ID: t.ID, Key: keyf("tenants[%d].id", i)})
 	}
 	return p
 }

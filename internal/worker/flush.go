@@ -42,16 +42,37 @@ func (w *Worker) rearm(target string) {
 	}
 }
 
-// submitBatch turns a plan into requests and sends what the policy lets
-// through.
+// claim is what one request holds while it is on its way: its share of
+// the pool's headroom, and whether it counts as bulk work.
+type claim struct {
+	policy.Room
+	pool string
+	bulk bool
+}
+
+// submitBatch turns a plan into requests — live items first, then items
+// only bulk messages want — and sends what the policy lets through.
 func (w *Worker) submitBatch(target string, b ledger.Batch) {
 	now := time.Now()
-	reqs := coalesce.Plan(target, b.Items, b.Owners, 0, 0)
-	files, wild := w.view.InProgress(target)
-	w.mu.Lock()
-	p := w.pending[target]
-	w.mu.Unlock()
-	room := w.o.Limits.Room(files, wild, p.Files, p.Wildcards)
+	type lanePlan struct {
+		bulk bool
+		reqs []coalesce.Request
+	}
+	var live, bulk ledger.Batch
+	for i, it := range b.Items {
+		into := &live
+		if b.Bulk != nil && b.Bulk[i] {
+			into = &bulk
+		}
+		into.Items = append(into.Items, it)
+		into.Owners = append(into.Owners, b.Owners[i])
+	}
+	plans := []lanePlan{
+		{false, coalesce.Plan(target, live.Items, live.Owners, 0, 0)},
+		{true, coalesce.Plan(target, bulk.Items, bulk.Owners, 0, 0)},
+	}
+	pool := w.pool(target)
+	room := w.room(pool)
 	est, ok := w.estimate().Targets[target]
 	if !ok { // the view cannot read this target: no figure to judge a budget on
 		est = cost.TargetEstimate{State: cost.Unknown, Remaining: 0}
@@ -61,45 +82,65 @@ func (w *Worker) submitBatch(target string, b ledger.Batch) {
 	}
 	_, paused, _ := w.pauses.Paused(target)
 	held := ""
-	for _, r := range reqs {
-		oldest := w.led.Oldest(r.Messages)
-		w.m.BatchAge.Observe(now.Sub(oldest).Seconds())
-		d := w.gate.Decide(target, policy.Input{Request: r, Room: room, Budget: est, Paused: paused, Waited: now.Sub(oldest)})
-		log := w.log.With(zap.String("distribution", target))
-		if d.Held != "" {
-			held = d.Held
-			w.m.HeldPaths.WithLabelValues(d.Held).Add(float64(d.HeldPaths))
-			log.Debug("holding paths", zap.String("why", d.Held), zap.Int("held_paths", d.HeldPaths), zap.Duration("recheck", w.o.Recheck))
+	log := w.log.With(zap.String("distribution", target))
+	for _, lp := range plans {
+		laneName := LaneLive
+		if lp.bulk {
+			laneName = LaneBulk
 		}
-		if d.FloorHit {
-			w.m.MaxHoldFloor.WithLabelValues(target).Inc()
-			log.Warn("messages waited past max_hold, but a broader wildcard would cross collapse_min_depth: submitting what fits and holding the rest",
-				zap.Int("held_paths", d.HeldPaths), zap.Duration("waited", now.Sub(oldest)))
+		lane := w.o.Lanes[laneName]
+		window := lane.Window
+		if window <= 0 {
+			window = w.o.Window
 		}
-		if len(d.Submit.Paths) == 0 {
-			continue
-		}
-		if d.Collapsed {
-			w.m.Collapses.WithLabelValues(target).Inc()
-			log.Info("collapsed to fit CloudFront's in-progress headroom", zap.Int("from_paths", len(r.Paths)),
-				zap.Int("to_paths", len(d.Submit.Paths)), zap.Int("room_files", room.Files), zap.Int("room_wildcards", room.Wildcards),
-				zap.Bool("forced_by_max_hold", d.Forced), zap.String("budget", est.State.String()))
-		}
-		n := policy.Room{Files: d.Submit.Files(), Wildcards: d.Submit.Wildcards()}
-		room.Files, room.Wildcards = room.Files-n.Files, room.Wildcards-n.Wildcards
-		if est.Remaining >= 0 {
-			est.Remaining = max(0, est.Remaining-len(d.Submit.Paths))
-		}
-		w.mu.Lock()
-		if w.stopped { // shutdown's grace is over: what is left is released
+		for _, r := range lp.reqs {
+			oldest := w.led.Oldest(r.Messages)
+			waited := now.Sub(oldest)
+			w.m.BatchAge.Observe(waited.Seconds())
+			asBulk := lp.bulk && waited < bulkAging*window // aged bulk work is treated as live: never starved
+			rr := room
+			if asBulk {
+				rr.Files, rr.Wildcards = max(0, rr.Files-liveShareFiles), max(0, rr.Wildcards-liveShareWildcards)
+			}
+			d := w.gate.Decide(target, policy.Input{Request: r, Room: rr, Budget: est, Paused: paused, Waited: waited,
+				CollapseAbove: lane.CollapseAbove})
+			if d.Held != "" {
+				held = d.Held
+				w.m.HeldPaths.WithLabelValues(d.Held).Add(float64(d.HeldPaths))
+				log.Debug("holding paths", zap.String("why", d.Held), zap.String("lane", laneName),
+					zap.Int("held_paths", d.HeldPaths), zap.Duration("recheck", w.o.Recheck))
+			}
+			if d.FloorHit {
+				w.m.MaxHoldFloor.WithLabelValues(target).Inc()
+				log.Warn("messages waited past max_hold, but a broader wildcard would cross collapse_min_depth: submitting what fits and holding the rest",
+					zap.Int("held_paths", d.HeldPaths), zap.Duration("waited", waited))
+			}
+			if len(d.Submit.Paths) == 0 {
+				continue
+			}
+			if d.Collapsed {
+				w.m.Collapses.WithLabelValues(target).Inc()
+				log.Info("collapsed to fit CloudFront's in-progress headroom", zap.String("lane", laneName),
+					zap.Int("from_paths", len(r.Paths)), zap.Int("to_paths", len(d.Submit.Paths)),
+					zap.Int("room_files", rr.Files), zap.Int("room_wildcards", rr.Wildcards),
+					zap.Bool("forced_by_max_hold", d.Forced), zap.String("budget", est.State.String()))
+			}
+			c := claim{Room: policy.Room{Files: d.Submit.Files(), Wildcards: d.Submit.Wildcards()}, pool: pool, bulk: asBulk}
+			room.Files, room.Wildcards = room.Files-c.Files, room.Wildcards-c.Wildcards
+			if est.Remaining >= 0 {
+				est.Remaining = max(0, est.Remaining-len(d.Submit.Paths))
+			}
+			w.mu.Lock()
+			if w.stopped { // shutdown's grace is over: what is left is released
+				w.mu.Unlock()
+				break
+			}
+			w.subs.Add(1)
 			w.mu.Unlock()
-			break
+			w.reserve(c, 1)
+			s := w.led.Begin(target, d.Submit.Paths, d.Submit.Messages)
+			go w.submit(target, d.Submit, s, d.Collapsed, c)
 		}
-		w.subs.Add(1)
-		w.mu.Unlock()
-		w.reserve(target, n, 1)
-		s := w.led.Begin(target, d.Submit.Paths, d.Submit.Messages)
-		go w.submit(target, d.Submit, s, d.Collapsed, n)
 	}
 	w.mu.Lock()
 	if held != "" {
@@ -113,20 +154,58 @@ func (w *Worker) submitBatch(target string, b ledger.Batch) {
 	}
 }
 
-// reserve adds (sign 1) or removes (sign -1) a request's paths to what is
-// on its way to CloudFront for target, so concurrent requests do not take
-// the same headroom.
-func (w *Worker) reserve(target string, n policy.Room, sign int) {
+// pool is the distribution whose in-progress limits target counts
+// against: a tenant's distribution, else target itself.
+func (w *Worker) pool(target string) string {
+	if p, ok := w.parentOf(target); ok {
+		return p
+	}
+	return target
+}
+
+// parentOf returns a tenant's distribution.
+func (w *Worker) parentOf(target string) (string, bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	p := w.pending[target]
-	p.Files += sign * n.Files
-	p.Wildcards += sign * n.Wildcards
+	p, ok := w.o.Tenants[target]
+	return p, ok
+}
+
+// room is what pool may still take: CloudFront's limits less what is in
+// progress for the distribution and each of its tenants, less what this
+// process has on its way, less the reserve.
+func (w *Worker) room(pool string) policy.Room {
+	members := []string{pool}
+	w.mu.Lock()
+	for t, p := range w.o.Tenants {
+		if p == pool {
+			members = append(members, t)
+		}
+	}
+	pend := w.pending[pool]
+	w.mu.Unlock()
+	files, wild := 0, 0
+	for _, t := range members {
+		f, wd := w.view.InProgress(t)
+		files, wild = files+f, wild+wd
+	}
+	return w.o.Limits.Room(files, wild, pend.Files, pend.Wildcards)
+}
+
+// reserve adds (sign 1) or removes (sign -1) a request's paths to what is
+// on its way to CloudFront for its pool, so concurrent requests do not take
+// the same headroom.
+func (w *Worker) reserve(c claim, sign int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	p := w.pending[c.pool]
+	p.Files += sign * c.Files
+	p.Wildcards += sign * c.Wildcards
 	if p.Files <= 0 && p.Wildcards <= 0 {
-		delete(w.pending, target)
+		delete(w.pending, c.pool)
 		return
 	}
-	w.pending[target] = p
+	w.pending[c.pool] = p
 }
 
 // estimate assesses the month over every distribution the view knows.

@@ -89,7 +89,6 @@ type QueueInfo func(ctx context.Context) []status.Queue
 type StatusOptions struct {
 	Queues  QueueInfo
 	Aliases map[string][]string // target → aliases
-	Parents map[string]string   // tenant → its distribution
 }
 
 // SetStatusOptions sets what Snapshot adds from outside the pipeline.
@@ -99,7 +98,7 @@ func (w *Worker) SetStatusOptions(o StatusOptions) { w.statusOpts = o }
 func (w *Worker) Snapshot(ctx context.Context) status.Snapshot {
 	now := time.Now()
 	snap := status.Snapshot{Schema: status.SchemaVersion, At: now, Version: w.o.Version, Started: w.st.started,
-		Ready: w.st.ready.Load(), Draining: w.draining.Load()}
+		Ready: w.st.ready.Load(), Draining: w.draining.Load(), Window: status.D(w.o.Window)}
 	if q := w.statusOpts.Queues; q != nil {
 		snap.Queues = q(ctx)
 	}
@@ -164,8 +163,11 @@ func accountState(e cost.Estimate) cost.State {
 
 func (w *Worker) distributionStatus(t string, now time.Time, est cost.Estimate) status.Distribution {
 	d := status.Distribution{ID: t, Aliases: w.statusOpts.Aliases[t], Kind: "distribution"}
-	if p, ok := w.statusOpts.Parents[t]; ok {
+	if p, ok := w.parentOf(t); ok {
 		d.Kind, d.Parent = "tenant", p
+	}
+	if mh := w.gate.Policy(t).MaxHold; mh > 0 {
+		d.MaxHold = status.D(mh)
 	}
 	if d.Aliases == nil {
 		d.Aliases = []string{}

@@ -21,36 +21,38 @@ const logSample = 5
 // submit sends r until CloudFront accepts it, refuses it for good, or the
 // worker shuts down. Transient errors retry the same request, so its
 // CallerReference is the same and an answer lost on the wire cannot cause a
-// second invalidation. n is what r reserved of the headroom.
-func (w *Worker) submit(target string, r coalesce.Request, s *ledger.Submission, collapsed bool, n policy.Room) {
+// second invalidation. c is what r reserved of the headroom.
+func (w *Worker) submit(target string, r coalesce.Request, s *ledger.Submission, collapsed bool, c claim) {
 	defer w.subs.Done()
 	log := w.log.With(zap.String("distribution", target), zap.Int("paths", len(r.Paths)), zap.Int("messages", len(r.Messages)))
+	bulk := c.bulk
+	_, tenant := w.parentOf(target)
 	for attempt := 0; ; attempt++ {
-		if !w.acquire() {
-			w.abandon(target, s, n)
+		if !w.sem.acquire(w.ctx, bulk) {
+			w.abandon(target, s, c)
 			return
 		}
 		start := time.Now()
-		res, err := w.sub.Submit(w.ctx, invalidate.Request{Distribution: target, Paths: r.Paths, MessageIDs: r.Messages})
+		res, err := w.sub.Submit(w.ctx, invalidate.Request{Distribution: target, Tenant: tenant, Paths: r.Paths, MessageIDs: r.Messages})
 		w.m.SubmitLatency.Observe(time.Since(start).Seconds())
-		<-w.sem
+		w.sem.release()
 		if err == nil {
-			w.accepted(target, r, s, collapsed, n, res, log)
+			w.accepted(target, r, s, collapsed, c, res, log)
 			return
 		}
 		if w.ctx.Err() != nil {
-			w.abandon(target, s, n) // shutdown: the messages are released, not failed
+			w.abandon(target, s, c) // shutdown: the messages are released, not failed
 			return
 		}
 		class, code := invalidate.Classify(err)
 		switch class {
 		case invalidate.Permanent:
-			w.refused(target, r, s, n, code, err, log)
+			w.refused(target, r, s, c, code, err, log)
 			return
 		case invalidate.Quota:
 			w.m.Requests.WithLabelValues(metrics.OutcomeQuota).Inc()
 			w.st.errored("cloudfront:quota", err)
-			w.quotaRefused(target, r, s, n, log)
+			w.quotaRefused(target, r, s, c, log)
 			return
 		}
 		w.m.Requests.WithLabelValues(metrics.OutcomeTransient).Inc()
@@ -59,29 +61,20 @@ func (w *Worker) submit(target string, r coalesce.Request, s *ledger.Submission,
 		log.Warn("CreateInvalidation failed; retrying the same request", zap.String("code", code),
 			zap.Error(err), zap.Duration("backoff", d), zap.Int("attempt", attempt+1))
 		if !retry.Sleep(w.ctx, d) {
-			w.abandon(target, s, n)
+			w.abandon(target, s, c)
 			return
 		}
 	}
 }
 
-func (w *Worker) acquire() bool {
-	select {
-	case w.sem <- struct{}{}:
-		return true
-	case <-w.ctx.Done():
-		return false
-	}
-}
-
 // abandon gives a submission up without an answer (shutdown): its items
 // wait again; the messages are released.
-func (w *Worker) abandon(target string, s *ledger.Submission, n policy.Room) {
+func (w *Worker) abandon(target string, s *ledger.Submission, c claim) {
 	w.led.End(s, nil)
-	w.reserve(target, n, -1)
+	w.reserve(c, -1)
 }
 
-func (w *Worker) accepted(target string, r coalesce.Request, s *ledger.Submission, collapsed bool, n policy.Room,
+func (w *Worker) accepted(target string, r coalesce.Request, s *ledger.Submission, collapsed bool, c claim,
 	res invalidate.Result, log *zap.Logger) {
 	created := res.CreatedAt
 	if created.IsZero() {
@@ -89,7 +82,7 @@ func (w *Worker) accepted(target string, r coalesce.Request, s *ledger.Submissio
 	}
 	fresh := w.view.Submitted(cfview.Invalidation{Target: target, ID: res.ID, Created: created, Status: res.Status,
 		Items: r.Paths, Messages: len(r.Messages), Collapsed: collapsed})
-	w.reserve(target, n, -1)
+	w.reserve(c, -1)
 	w.m.Requests.WithLabelValues(metrics.OutcomeAccepted).Inc()
 	if fresh { // a reused CallerReference brings back an invalidation billed before
 		w.m.PathsSubmitted.Add(float64(len(r.Paths)))
@@ -115,7 +108,7 @@ func (w *Worker) accepted(target string, r coalesce.Request, s *ledger.Submissio
 // quotaRefused: CloudFront refused r with TooManyInvalidationsInProgress.
 // Its items wait again, the target is held for a growing backoff, and the
 // next flush merges newer items into the retry.
-func (w *Worker) quotaRefused(target string, r coalesce.Request, s *ledger.Submission, n policy.Room, log *zap.Logger) {
+func (w *Worker) quotaRefused(target string, r coalesce.Request, s *ledger.Submission, c claim, log *zap.Logger) {
 	w.mu.Lock()
 	k := w.quotaAttempts[target]
 	w.quotaAttempts[target] = k + 1
@@ -127,7 +120,7 @@ func (w *Worker) quotaRefused(target string, r coalesce.Request, s *ledger.Submi
 	log.Warn("too many invalidations in progress; holding the paths and retrying", zap.Duration("backoff", d), zap.Int("refusals", k+1))
 	w.led.Hold(target, until) // before the items stop being in flight: no flush in between
 	w.led.End(s, nil)
-	w.reserve(target, n, -1)
+	w.reserve(c, -1)
 	w.rearm(target)
 }
 
@@ -135,12 +128,12 @@ func (w *Worker) quotaRefused(target string, r coalesce.Request, s *ledger.Submi
 // messages is split per message first, so one bad message does not take the
 // others with it; a BatchTooLarge is halved; otherwise every message of the
 // request is dead-lettered.
-func (w *Worker) refused(target string, r coalesce.Request, s *ledger.Submission, n policy.Room, code string, err error, log *zap.Logger) {
+func (w *Worker) refused(target string, r coalesce.Request, s *ledger.Submission, c claim, code string, err error, log *zap.Logger) {
 	switch {
 	case code == "InvalidArgument" && len(r.Messages) > 1:
 		w.m.Requests.WithLabelValues(metrics.OutcomeSplit).Inc()
 		log.Warn("CloudFront refused the request as invalid; retrying each message alone to find the culprit", zap.Error(err))
-		w.resubmit(target, r.Split(), s, n)
+		w.resubmit(target, r.Split(), s, c)
 		return
 	case code == "BatchTooLarge" && len(r.Paths) > 1:
 		// The request's size is the worker's choice, not the messages'
@@ -148,7 +141,7 @@ func (w *Worker) refused(target string, r coalesce.Request, s *ledger.Submission
 		w.m.Requests.WithLabelValues(metrics.OutcomeSplit).Inc()
 		a, b := r.Halve()
 		log.Warn("CloudFront refused the request as too large; retrying it in halves", zap.Error(err))
-		w.resubmit(target, []coalesce.Request{a, b}, s, n)
+		w.resubmit(target, []coalesce.Request{a, b}, s, c)
 		return
 	}
 	w.m.Requests.WithLabelValues(metrics.OutcomePermanent).Inc()
@@ -158,7 +151,7 @@ func (w *Worker) refused(target string, r coalesce.Request, s *ledger.Submission
 	// plans them again in between.
 	refs := w.led.Reject(r.Messages)
 	w.led.End(s, nil)
-	w.reserve(target, n, -1)
+	w.reserve(c, -1)
 	rej := consumer.Rejection{Code: "cloudfront_" + code, Reason: err.Error()}
 	now := time.Now()
 	for _, ref := range refs {
@@ -173,14 +166,14 @@ func (w *Worker) refused(target string, r coalesce.Request, s *ledger.Submission
 // resubmit replaces a refused request by parts: the parts' items are in
 // flight before the refused one lets go of them, so no flush plans them in
 // between.
-func (w *Worker) resubmit(target string, parts []coalesce.Request, s *ledger.Submission, n policy.Room) {
+func (w *Worker) resubmit(target string, parts []coalesce.Request, s *ledger.Submission, c claim) {
 	for _, p := range parts {
-		pn := policy.Room{Files: p.Files(), Wildcards: p.Wildcards()}
-		w.reserve(target, pn, 1)
+		pc := claim{Room: policy.Room{Files: p.Files(), Wildcards: p.Wildcards()}, pool: c.pool, bulk: c.bulk}
+		w.reserve(pc, 1)
 		ps := w.led.Begin(target, p.Paths, p.Messages)
 		w.subs.Add(1)
-		go w.submit(target, p, ps, false, pn)
+		go w.submit(target, p, ps, false, pc)
 	}
 	w.led.End(s, nil)
-	w.reserve(target, n, -1)
+	w.reserve(c, -1)
 }

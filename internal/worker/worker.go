@@ -101,6 +101,9 @@ type Options struct {
 	// is tried again; the view is refreshed about that often.
 	Recheck           time.Duration
 	SubmitConcurrency int
+	// Lanes are the lanes' settings by name ("live", "bulk"); a message's
+	// lane is its queue's.
+	Lanes map[string]Lane
 	// Backoff paces retries after transient and quota errors.
 	Backoff retry.Backoff
 	Limits  policy.Limits
@@ -109,6 +112,12 @@ type Options struct {
 	// Targets are the allow-listed distributions: the month's spend is
 	// summed over them (and any other the worker meets).
 	Targets []string
+	// Tenants maps each allow-listed distribution tenant to its
+	// multi-tenant distribution: a tenant's in-progress paths count against
+	// its distribution's limits, together with the distribution's own and
+	// every sibling tenant's (AWS documents no limits per tenant; this is
+	// the conservative reading).
+	Tenants map[string]string
 	// Notifier announces completions (nil = none).
 	Notifier notifier
 	Logger   *zap.Logger
@@ -116,6 +125,36 @@ type Options struct {
 	// Version is shown on the status page.
 	Version string
 }
+
+// Lane is one lane's settings.
+type Lane struct {
+	// Window: its messages' items are due this long after receipt (0 =
+	// Options.Window).
+	Window time.Duration
+	// CollapseAbove: its requests are collapsed to at most this many file
+	// paths even when CloudFront would take more (0 = off).
+	CollapseAbove int
+}
+
+// Lane names.
+const (
+	LaneLive = "live"
+	LaneBulk = "bulk"
+)
+
+// Live-first rules, so a bulk replay cannot delay a live publish:
+//
+//   - bulk requests leave liveShare of CloudFront's in-progress allowance
+//     (750 of 3,000 file paths, 4 of 15 wildcards) to live work, which may
+//     use all of it;
+//   - CreateInvalidation slots go to waiting live requests first;
+//   - bulk work that has waited bulkAging windows of its lane is no longer
+//     treated as bulk: so live work can delay bulk work, never starve it.
+const (
+	liveShareFiles     = 750
+	liveShareWildcards = 4
+	bulkAging          = 10
+)
 
 // Worker runs the pipeline.
 type Worker struct {
@@ -134,7 +173,7 @@ type Worker struct {
 	// when the shutdown grace period ends.
 	ctx      context.Context
 	cancel   context.CancelFunc
-	sem      chan struct{} // CreateInvalidation calls in flight
+	sem      *slots // CreateInvalidation calls in flight, live first
 	subs     sync.WaitGroup
 	draining atomic.Bool
 	changed  chan struct{} // signalled when a message leaves the ledger
@@ -183,7 +222,7 @@ func New(q queue, sub submitter, dec decoder, v view, o Options) *Worker {
 	w := &Worker{
 		q: q, sub: sub, dec: dec, view: v, gate: o.Gate, log: o.Logger, m: o.Metrics, o: o,
 		ctx: ctx, cancel: cancel,
-		sem:           make(chan struct{}, o.SubmitConcurrency),
+		sem:           newSlots(o.SubmitConcurrency),
 		changed:       make(chan struct{}, 1),
 		pending:       map[string]policy.Room{},
 		quotaAttempts: map[string]int{},
@@ -238,10 +277,14 @@ func (w *Worker) take(m *consumer.Message, now time.Time) {
 			return
 		}
 	}
-	lm := ledger.Message{ID: m.ID, Sent: m.SentAt, Received: now, Ref: m, Targets: make([]ledger.Target, 0, len(d.Targets))}
+	lm := ledger.Message{ID: m.ID, Sent: m.SentAt, Received: now, Ref: m, Targets: make([]ledger.Target, 0, len(d.Targets)),
+		Window: w.o.Lanes[m.Lane].Window, Bulk: m.Lane == LaneBulk}
 	for _, t := range d.Targets {
 		w.m.PathsIn.Add(float64(len(t.Paths)))
-		lm.Targets = append(lm.Targets, ledger.Target{ID: t.DistributionID, Items: t.Paths})
+		lm.Targets = append(lm.Targets, ledger.Target{ID: t.Key(), Items: t.Paths})
+		if t.TenantID != "" {
+			w.tenant(t.TenantID, t.DistributionID)
+		}
 	}
 	if w.led.Add(lm) {
 		w.m.Settled.WithLabelValues(metrics.SettledArrival).Inc()
@@ -253,6 +296,17 @@ func (w *Worker) take(m *consumer.Message, now time.Time) {
 		w.touch(t.ID)
 		w.sched.Arm(t.ID, due)
 	}
+}
+
+// tenant notes that target is a distribution tenant of dist: it is
+// submitted with the tenant API and shares dist's in-progress limits.
+func (w *Worker) tenant(target, dist string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.o.Tenants == nil {
+		w.o.Tenants = map[string]string{}
+	}
+	w.o.Tenants[target] = dist
 }
 
 // touch tells the view that target has work (refresh on the busy cadence).
