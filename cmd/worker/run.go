@@ -338,4 +338,3 @@ func announcers(cfg config.Config, awsCfg aws.Config, sqsClient *sqs.Client) []c
 	}
 	return out
 }
-

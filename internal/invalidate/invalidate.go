@@ -170,7 +170,7 @@ var credentialCodes = map[string]bool{
 var permanentCodes = map[string]bool{
 	"NoSuchDistribution": true, "AccessDenied": true, "InvalidArgument": true,
 	// A distribution tenant that does not exist (…ForDistributionTenant).
-	"EntityNotFound": true,
+	"EntityNotFound":         true,
 	"InconsistentQuantities": true, "BatchTooLarge": true, "MissingBody": true,
 	// Same CallerReference with other paths; documented in the model without a
 	// shape, so the SDK returns it as a generic API error.
