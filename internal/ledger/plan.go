@@ -105,6 +105,9 @@ type Submission struct {
 
 func (s *Submission) serves(e *entry) bool { return s.served[e] }
 
+// Started is when the submission began (Begin).
+func (s *Submission) Started() time.Time { return s.started }
+
 // Begin marks the items the request's paths cover as in flight and notes
 // the messages it serves (the ids its CallerReference is made from) and the
 // time, for the causal rule. Call it right before the first attempt.

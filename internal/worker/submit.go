@@ -80,11 +80,15 @@ func (w *Worker) accepted(target string, r coalesce.Request, s *ledger.Submissio
 	if created.IsZero() {
 		created = time.Now()
 	}
-	fresh := w.view.Submitted(cfview.Invalidation{Target: target, ID: res.ID, Created: created, Status: res.Status,
+	// New to the view, or created since this request began (the view may
+	// have listed it first): billed now. A reused CallerReference brings
+	// back an invalidation created before, billed then.
+	known := !w.view.Submitted(cfview.Invalidation{Target: target, ID: res.ID, Created: created, Status: res.Status,
 		Items: r.Paths, Messages: len(r.Messages), Collapsed: collapsed})
+	fresh := !known || !created.Before(s.Started().Add(-w.o.Skew))
 	w.reserve(c, -1)
 	w.m.Requests.WithLabelValues(metrics.OutcomeAccepted).Inc()
-	if fresh { // a reused CallerReference brings back an invalidation billed before
+	if fresh {
 		w.m.PathsSubmitted.Add(float64(len(r.Paths)))
 		w.m.BilledPaths.WithLabelValues(target).Add(float64(len(r.Paths)))
 	}
