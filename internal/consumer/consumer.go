@@ -106,6 +106,9 @@ type entry struct {
 	receipt    string
 	receivedAt time.Time
 	visibleAt  time.Time // when SQS makes it visible again unless extended
+	// deadLettered: its copy is in the dead-letter queue; the delete that
+	// follows is counted under reason dead_lettered.
+	deadLettered bool
 }
 
 // New returns a Consumer; call Start to begin receiving.

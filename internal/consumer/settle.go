@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"go.uber.org/zap"
 
+	"github.com/acme/cf-invalidator/internal/metrics"
 	"github.com/acme/cf-invalidator/internal/retry"
 )
 
@@ -70,10 +71,12 @@ func (c *Consumer) deleteBatch(ctx context.Context, ids []string) {
 			}
 			continue
 		}
+		now := time.Now()
 		for _, ok := range out.Successful {
 			if id, found := byEntry[aws.ToString(ok.Id)]; found {
-				if _, was := c.forget(id); was {
+				if e, was := c.forget(id); was {
 					c.m.Deleted.Inc()
+					c.observeAge(e, now)
 				}
 			}
 		}
@@ -82,6 +85,20 @@ func (c *Consumer) deleteBatch(ctx context.Context, ids []string) {
 			return
 		}
 	}
+}
+
+// observeAge records how old a message was when SQS confirmed its delete.
+// SentTimestamp comes from SQS's clock: a negative age (clock skew) counts
+// as 0; a message without one (not requested) is not observed.
+func (c *Consumer) observeAge(e *entry, now time.Time) {
+	if e.msg.SentAt.IsZero() {
+		return
+	}
+	reason := metrics.ReasonSettled
+	if e.deadLettered {
+		reason = metrics.ReasonDeadLettered
+	}
+	c.m.MessageAgeAtDelete.WithLabelValues(reason).Observe(max(now.Sub(e.msg.SentAt), 0).Seconds())
 }
 
 type batchEntry struct{ id, receipt string }

@@ -43,7 +43,25 @@ type Metrics struct {
 	EstimatedCost     *prometheus.GaugeVec   // distribution
 	InProgress        *prometheus.GaugeVec   // distribution, kind=file|wildcard
 	CompletionLatency prometheus.Histogram
+
+	// MessageAgeAtDelete: SentTimestamp → the successful DeleteMessageBatch
+	// entry, by reason (ReasonSettled, ReasonDeadLettered).
+	MessageAgeAtDelete *prometheus.HistogramVec
 }
+
+// Reasons of a delete (label "reason" of invalidator_message_age_at_delete_seconds).
+const (
+	// ReasonSettled: the pipeline was done with the message — CloudFront
+	// accepted invalidations covering all its paths, or it was ignorable.
+	ReasonSettled = "settled"
+	// ReasonDeadLettered: deleted after its copy reached the dead-letter queue.
+	ReasonDeadLettered = "dead_lettered"
+)
+
+// MessageAgeBuckets span 0.1 s (a short window on an idle queue) to 12 h
+// (SQS's cap on keeping a received message invisible), denser around the
+// 1 s–15 min windows the worker allows.
+var MessageAgeBuckets = []float64{0.1, 0.25, 0.5, 1, 1.5, 2, 3, 5, 10, 15, 20, 30, 60, 120, 300, 600, 900, 1800, 3600, 10800, 21600, 43200}
 
 // New creates the collectors and registers them (plus the Go and process
 // collectors) on reg.
@@ -94,13 +112,20 @@ func New(reg prometheus.Registerer) *Metrics {
 		CompletionLatency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "invalidator_completion_latency_seconds",
 			Help:    "Time from an invalidation's creation until it was seen Completed.",
 			Buckets: []float64{5, 15, 30, 60, 120, 300, 600, 900, 1800, 3600}}),
+		MessageAgeAtDelete: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "invalidator_message_age_at_delete_seconds",
+			Help:    "Age of a message when SQS confirmed its delete: from its SentTimestamp to the successful DeleteMessageBatch entry, by reason (settled: covered by accepted invalidations or ignorable; dead_lettered).",
+			Buckets: MessageAgeBuckets}, []string{"reason"}),
 	}
 	reg.MustRegister(m.HeldPaths, m.Collapses, m.Paused, m.BilledPaths, m.EstimatedCost, m.InProgress, m.CompletionLatency)
+	reg.MustRegister(m.MessageAgeAtDelete)
 	reg.MustRegister(m.Received, m.Deleted, m.DeadLettered, m.Ignored, m.PoisonKept, m.PathsIn, m.PathsSubmitted,
 		m.Requests, m.Held, m.BatchAge, m.SubmitLatency, m.SQSErrors, m.VisibilityExtends, m.Released,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, o := range []string{OutcomeAccepted, OutcomeTransient, OutcomeQuota, OutcomePermanent, OutcomeSplit} {
 		m.Requests.WithLabelValues(o) // export zeros so rate() and alerts work from the start
+	}
+	for _, r := range []string{ReasonSettled, ReasonDeadLettered} {
+		m.MessageAgeAtDelete.WithLabelValues(r)
 	}
 	return m
 }
