@@ -21,10 +21,10 @@ import (
 const bareChildCommand = "bare-loop"
 
 // bareChildArgs are the arguments the harness gives the child.
-func bareChildArgs(endpoint, queue string, n, pollers int, hold time.Duration, cpuProfile string) []string {
+func bareChildArgs(endpoint, queue string, n, pollers int, window time.Duration, cpuProfile string) []string {
 	return []string{bareChildCommand,
 		"-endpoint", endpoint, "-queue", queue,
-		"-n", fmt.Sprint(n), "-pollers", fmt.Sprint(pollers), "-hold", hold.String(),
+		"-n", fmt.Sprint(n), "-pollers", fmt.Sprint(pollers), "-window", window.String(),
 		"-cpuprofile", cpuProfile,
 	}
 }
@@ -38,13 +38,13 @@ func runBareChild(args []string, stderr io.Writer) int {
 	queue := fs.String("queue", "", "queue URL")
 	n := fs.Int("n", 0, "messages to delete")
 	pollers := fs.Int("pollers", 4, "receive loops")
-	hold := fs.Duration("hold", 0, "delete each batch this long after receiving it")
+	window := fs.Duration("window", 0, "delete each batch at the end of the window it was received in (0: at once)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the drain here")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if *endpoint == "" || *queue == "" || *n <= 0 || *pollers <= 0 || *hold < 0 {
-		fmt.Fprintln(stderr, "bench bare-loop: need -endpoint, -queue, -n > 0, -pollers > 0, -hold >= 0")
+	if *endpoint == "" || *queue == "" || *n <= 0 || *pollers <= 0 || *window < 0 {
+		fmt.Fprintln(stderr, "bench bare-loop: need -endpoint, -queue, -n > 0, -pollers > 0, -window >= 0")
 		return 2
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -61,7 +61,7 @@ func runBareChild(args []string, stderr io.Writer) int {
 		defer func() { pprof.StopCPUProfile(); f.Close() }()
 	}
 	c := newSQS(*endpoint, 2*(*pollers))
-	took, err := bareLoop(ctx, c, *queue, *n, *pollers, *hold)
+	took, err := bareLoop(ctx, c, *queue, *n, *pollers, *window)
 	if err != nil {
 		fmt.Fprintln(stderr, "bench bare-loop:", err)
 		return 1

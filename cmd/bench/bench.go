@@ -116,7 +116,7 @@ func bench(ctx context.Context, o options) (_ result, err error) {
 		}
 	}
 	if o.has(phaseHeld) {
-		if r.held, err = h.bareDrain(ctx, "held loop", "bench-held", o.window); err != nil {
+		if r.held, err = h.bareDrain(ctx, "windowed loop", "bench-windowed", o.window); err != nil {
 			return r, err
 		}
 	}

@@ -51,7 +51,7 @@ import (
 // Phases, in the order they run.
 const (
 	phaseBare    = "bare"
-	phaseHeld    = "held"
+	phaseHeld    = "windowed"
 	phaseWorker  = "worker"
 	phaseLatency = "latency"
 	phaseMemory  = "memory"
@@ -72,6 +72,7 @@ type options struct {
 	rateFrom        float64
 	rateTo          float64
 	sampleEvery     time.Duration
+	depth           int
 	phases          []string
 
 	latencyRate     int
@@ -87,6 +88,7 @@ type options struct {
 	cpuProfile        string
 	cpuProfileSeconds int
 	bareCPUProfile    string
+	heapProfile       string
 
 	set map[string]string // flags given on the command line, for "reproduce"
 }
@@ -132,7 +134,8 @@ func parseFlags(args []string) (options, error) {
 	var o options
 	var phases string
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	fs.IntVar(&o.n, "n", 200000, "throughput: backlog each consumer drains")
+	fs.IntVar(&o.n, "n", 200000, "throughput: messages each consumer drains")
+	fs.IntVar(&o.depth, "depth", 20000, "throughput: the standing backlog kept visible while the n are sent")
 	fs.IntVar(&o.pollers, "pollers", 4, "concurrent ReceiveMessage loops, in the bare loop and in the worker (INVALIDATOR_POLLERS)")
 	fs.DurationVar(&o.window, "window", time.Second, "the worker's coalescing window (INVALIDATOR_WINDOW) in the throughput and latency phases, and the held loop's delay")
 	fs.IntVar(&o.distributions, "distributions", 2, "distributions the messages are spread over")
@@ -155,6 +158,7 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the worker's throughput drain (debug_pprof) to this file")
 	fs.IntVar(&o.cpuProfileSeconds, "cpuprofile-seconds", 10, "length of that profile, from the worker's start")
 	fs.StringVar(&o.bareCPUProfile, "bare-cpuprofile", "", "write a CPU profile of the bare loop's drain to this file")
+	fs.StringVar(&o.heapProfile, "heapprofile", "", "write the worker's heap profile while it holds -hold messages (memory phase) to this file")
 	if err := fs.Parse(args); err != nil {
 		return options{}, err
 	}
@@ -181,6 +185,7 @@ func parseFlags(args []string) (options, error) {
 	}
 	check(len(o.phases) > 0, "-phases: none given")
 	check(o.n >= 100, "-n %d: want at least 100", o.n)
+	check(o.depth >= 100, "-depth %d: want at least 100 (more than -n means all n up front)", o.depth)
 	check(o.pollers >= 1 && o.pollers <= 64, "-pollers %d: want 1..64 (the worker's bounds)", o.pollers)
 	check(o.window > 0 && o.window <= 15*time.Minute, "-window %s: want more than 0, at most 15m", o.window)
 	check(o.distributions >= 1 && o.distributions <= 100, "-distributions %d: want 1..100", o.distributions)
@@ -210,7 +215,7 @@ func (o options) reproduce() string {
 	names := make([]string, 0, len(o.set))
 	for k := range o.set {
 		switch k {
-		case "worker", "keep", "timeout", "cpuprofile", "cpuprofile-seconds", "bare-cpuprofile":
+		case "worker", "keep", "timeout", "cpuprofile", "cpuprofile-seconds", "bare-cpuprofile", "heapprofile":
 			continue
 		}
 		names = append(names, k)

@@ -78,7 +78,7 @@ func (h *harness) memoryPhase(ctx context.Context) (*memoryResult, error) {
 	if !sleep(ctx, time.Second) {
 		return nil, ctx.Err()
 	}
-	if mr.rssBefore, mr.heapBefore, err = settledMemory(ctx, base, pid); err != nil {
+	if mr.rssBefore, mr.heapBefore, err = settledMemory(ctx, base, pid, ""); err != nil {
 		return nil, fmt.Errorf("%s: before: %w", name, err)
 	}
 	wo := o
@@ -113,7 +113,7 @@ func (h *harness) memoryPhase(ctx context.Context) (*memoryResult, error) {
 	if !sleep(ctx, time.Second) {
 		return nil, ctx.Err()
 	}
-	if mr.rssAfter, mr.heapAfter, err = settledMemory(ctx, base, pid); err != nil {
+	if mr.rssAfter, mr.heapAfter, err = settledMemory(ctx, base, pid, o.heapProfile); err != nil {
 		return nil, fmt.Errorf("%s: after: %w", name, err)
 	}
 	w.kill()
@@ -122,9 +122,10 @@ func (h *harness) memoryPhase(ctx context.Context) (*memoryResult, error) {
 }
 
 // settledMemory forces a GC in the worker, then returns its VmRSS and live
-// heap.
-func settledMemory(ctx context.Context, base string, pid int) (rss int64, heap float64, err error) {
-	if err := forceGC(ctx, base); err != nil {
+// heap; the heap profile that came with the GC is written to profilePath
+// unless that is "".
+func settledMemory(ctx context.Context, base string, pid int, profilePath string) (rss int64, heap float64, err error) {
+	if err := forceGC(ctx, base, profilePath); err != nil {
 		return 0, 0, err
 	}
 	if rss, err = vmRSS(pid); err != nil {
@@ -135,8 +136,9 @@ func settledMemory(ctx context.Context, base string, pid int) (rss int64, heap f
 }
 
 // forceGC asks the worker's debug_pprof for a heap profile with gc=1,
-// which runs runtime.GC first.
-func forceGC(ctx context.Context, base string) error {
+// which runs runtime.GC first, and writes the profile to profilePath
+// unless that is "".
+func forceGC(ctx context.Context, base, profilePath string) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/debug/pprof/heap?gc=1", nil)
 	if err != nil {
 		return err
@@ -146,11 +148,22 @@ func forceGC(ctx context.Context, base string) error {
 		return fmt.Errorf("force GC: %w", err)
 	}
 	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, resp.Body)
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("force GC: %s: HTTP %s (does the worker honour debug_pprof?)", req.URL, resp.Status)
 	}
-	return nil
+	if profilePath == "" {
+		_, err = io.Copy(io.Discard, resp.Body)
+		return err
+	}
+	f, err := os.Create(profilePath)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // vmRSS returns a process's resident set size from /proc/PID/status.

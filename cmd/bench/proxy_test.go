@@ -123,14 +123,14 @@ func receiveEntries(ms []types.Message) ([]types.DeleteMessageBatchRequestEntry,
 	return out, nil
 }
 
-// The held loop keeps messages in flight for about its delay before it
-// deletes them, and still deletes exactly n.
-func TestBareLoopHeld(t *testing.T) {
+// The windowed loop keeps what it receives in flight until the end of the
+// window it was received in, and still deletes exactly n.
+func TestBareLoopWindowed(t *testing.T) {
 	fq := testenv.Fauxqs(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	c := newSQS(fq.Endpoint, 8)
-	queue, err := createQueue(ctx, c, "bench-held-test")
+	queue, err := createQueue(ctx, c, "bench-windowed-test")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +146,7 @@ func TestBareLoopHeld(t *testing.T) {
 		t.Fatal(err)
 	}
 	if took < 500*time.Millisecond {
-		t.Errorf("drained in %s, less than the 500 ms delete delay", took)
+		t.Errorf("drained in %s, before the first 500 ms window ended", took)
 	}
 	if v, f, err := queueDepth(ctx, c, queue); err != nil || v+f != 0 {
 		t.Errorf("queue after the loop: %d visible, %d in flight, %v", v, f, err)

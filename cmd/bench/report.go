@@ -48,8 +48,9 @@ func (r result) printThroughput(w io.Writer) {
 	if len(ds) == 0 {
 		return
 	}
-	fmt.Fprintf(w, "\n1. throughput: a backlog of %d drained; rate over the samples at %.0f%% and %.0f%% of deletes (queue depth every %s)\n\n",
-		o.n, o.rateFrom*100, o.rateTo*100, o.sampleEvery)
+	fmt.Fprintf(w, "\n1. throughput: %d messages each, about %d kept visible until all are sent; rate between the samples at %.0f%% and %.0f%%\n"+
+		"   of deletes (queue depth every %s); each consumer a process of its own\n\n",
+		o.n, o.depth, o.rateFrom*100, o.rateTo*100, o.sampleEvery)
 	row := func(name string, f func(d *drain) string) {
 		fmt.Fprintf(w, "  %-34s", name)
 		for _, d := range ds {
@@ -58,16 +59,17 @@ func (r result) printThroughput(w io.Writer) {
 		fmt.Fprintln(w)
 	}
 	row("", func(d *drain) string { return d.name })
-	row("delete delay / window", func(d *drain) string {
-		if d.name == "worker" {
-			return o.window.String()
+	row("deletes", func(d *drain) string {
+		if d.window == 0 {
+			return "at once"
 		}
-		return d.hold.String()
+		return "after window " + d.window.String()
 	})
 	row("msgs/s, middle of the drain", func(d *drain) string { return fmt.Sprintf("%.0f", d.mid.rate()) })
 	row("  middle from → to", func(d *drain) string {
 		return fmt.Sprintf("%.1f→%.1fs", d.mid.first.at.Seconds(), d.mid.last.at.Seconds())
 	})
+	row("  visible during it (min–max)", func(d *drain) string { return fmt.Sprintf("%d–%d", d.midDepth[0], d.midDepth[1]) })
 	row("msgs/s, whole drain", func(d *drain) string { return fmt.Sprintf("%.0f", rate(d.n, d.elapsed)) })
 	row("drain (start → queue empty)", func(d *drain) string { return secs(d.elapsed) })
 	row("first delete seen", func(d *drain) string { return secs(d.firstDelete) })
@@ -79,7 +81,13 @@ func (r result) printThroughput(w io.Writer) {
 	row("fauxqs busy (of one core)", func(d *drain) string {
 		return fmt.Sprintf("%.0f%%", 100*d.fauxqsCPU.Seconds()/d.elapsed.Seconds())
 	})
-	row("(sending, not measured)", func(d *drain) string { return secs(d.send) })
+	row("harness CPU (feeder, sampler)", func(d *drain) string { return secs(d.harnessCPU) })
+	row("(first -depth sent, not measured)", func(d *drain) string { return secs(d.prefill) })
+	for _, d := range ds {
+		if d.starved() {
+			fmt.Fprintf(w, "  WARNING: %s: the queue ran dry during the middle span: that rate is the feeder's, not the consumer's (raise -depth)\n", d.name)
+		}
+	}
 	if wd := r.worker; wd != nil {
 		c := r.cf
 		fmt.Fprintf(w, "\n  worker: %.0f deleted by its own metric; %d paths in the messages, %d distinct; "+

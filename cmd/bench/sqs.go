@@ -114,11 +114,13 @@ func sendBatch(ctx context.Context, c *sqs.Client, queueURL string, bodies []str
 }
 
 // bareLoop runs `pollers` receive+delete loops until n messages were deleted
-// and returns how long that took. With hold > 0 each received batch is
-// deleted hold after it was received, by `pollers` deleters, so that about
-// rate×hold messages stay in flight as they do in the worker (a diagnostic
-// of the emulator's cost of in-flight messages, not the baseline).
-func bareLoop(ctx context.Context, c *sqs.Client, queueURL string, n, pollers int, hold time.Duration) (time.Duration, error) {
+// and returns how long that took. With window > 0 it deletes as the worker
+// must: each received batch at the end of the window it was received in
+// (windows of that length from the start), by `pollers` deleters, so that
+// between 0 and rate×window messages are in flight, rate×window/2 on
+// average, as in the worker. That is a diagnostic of what fauxqs's cost of
+// in-flight messages leaves of the ceiling, not the baseline.
+func bareLoop(ctx context.Context, c *sqs.Client, queueURL string, n, pollers int, window time.Duration) (time.Duration, error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	var deleted atomic.Int64
@@ -136,7 +138,8 @@ func bareLoop(ctx context.Context, c *sqs.Client, queueURL string, n, pollers in
 	}
 	var queue chan held
 	var wg sync.WaitGroup
-	if hold > 0 {
+	windowEnd := func(t time.Time) time.Time { return begin.Add((t.Sub(begin)/window + 1) * window) }
+	if window > 0 {
 		queue = make(chan held, maxHeld/batchSize)
 		for range pollers {
 			wg.Go(func() {
@@ -175,9 +178,9 @@ func bareLoop(ctx context.Context, c *sqs.Client, queueURL string, n, pollers in
 				if len(entries) == 0 {
 					continue
 				}
-				if hold > 0 {
+				if window > 0 {
 					select {
-					case queue <- held{time.Now().Add(hold), entries}:
+					case queue <- held{windowEnd(time.Now()), entries}:
 					case <-ctx.Done():
 					}
 					continue

@@ -205,3 +205,22 @@ func TestParseFlags(t *testing.T) {
 		}
 	}
 }
+
+// The feeder keeps at most depth messages queued: what the last sample saw
+// visible plus what it has started sending since.
+func TestFeederRoom(t *testing.T) {
+	f := &feeder{depth: 100}
+	f.lastVisible.Store(60)
+	if !f.room(40) || f.room(41) {
+		t.Fatalf("60 visible of 100: room(40) %v, room(41) %v; want true, false", f.room(40), f.room(41))
+	}
+	f.started.Add(30) // sent since that sample
+	if !f.room(10) || f.room(11) {
+		t.Fatalf("60 visible + 30 sent: room(10) %v, room(11) %v; want true, false", f.room(10), f.room(11))
+	}
+	f.lastVisible.Store(0) // a new sample: the consumer took everything
+	f.startedAtSample.Store(f.started.Load())
+	if !f.room(100) || f.room(101) {
+		t.Fatalf("after an empty sample: room(100) %v, room(101) %v; want true, false", f.room(100), f.room(101))
+	}
+}
