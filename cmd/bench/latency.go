@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math"
 	"net/http/httptest"
 	"strconv"
@@ -23,10 +24,12 @@ type latencyResult struct {
 	duration time.Duration
 	sent     int
 	stats    latencyStats
-	missing  int           // deleted messages with no send time at all
-	noSentTS int           // received without SentTimestamp (the producer's send time was used)
-	maxLag   time.Duration // how late the producer was against its schedule, at worst
-	problems []string      // what the proxy could not read
+	missing  int            // deleted messages with no send time at all
+	noSentTS int            // received without SentTimestamp (the producer's send time was used)
+	maxLag   time.Duration  // how late the producer was against its schedule, at worst
+	problems []string       // what the proxy could not read
+	ops      map[string]int // the worker's SQS requests by operation
+	cpu      time.Duration  // the worker's user+system time, start to exit
 
 	// The worker's own histogram (reason="settled" when it has that label).
 	histCount float64
@@ -76,7 +79,7 @@ func (h *harness) latencyPhase(ctx context.Context) (*latencyResult, error) {
 	lat, missing := rec.latencies(sent)
 	lr.stats, lr.missing = summarise(lat), missing
 	rec.mu.Lock()
-	lr.noSentTS, lr.problems = rec.noSentAt, rec.problems
+	lr.noSentTS, lr.problems, lr.ops = rec.noSentAt, rec.problems, maps.Clone(rec.ops)
 	rec.mu.Unlock()
 	lr.histP99 = math.NaN()
 	if page, err := fetchPage(ctx, fmt.Sprintf("http://127.0.0.1:%d/metrics", port)); err != nil {
@@ -92,6 +95,7 @@ func (h *harness) latencyPhase(ctx context.Context) (*latencyResult, error) {
 	if err := h.stopWorker(ctx, w); err != nil {
 		return nil, err
 	}
+	lr.cpu, _ = rusage(w)
 	return lr, nil
 }
 

@@ -3,20 +3,25 @@
 // free loopback port) and the CloudFront simulator (internal/cfsim,
 // in-process, invalidations complete at once), it measures:
 //
-//  1. Sustained throughput. A backlog of -n messages is sent (not measured),
-//     then drained by, in turn: the bare loop (-pollers goroutines doing
-//     ReceiveMessage 10 / DeleteMessageBatch, nothing else), the same loop
-//     deleting each batch one -window after receiving it (a diagnostic: it
-//     holds as many messages in flight as the worker, which fauxqs pays for
-//     on every receive), and bin/worker. The harness samples the queue
-//     (ApproximateNumberOfMessages + …NotVisible, every -sample) for all
-//     three alike; the rate is taken over the middle of the drain, between
-//     the samples at which -rate-from and -rate-to of the backlog were
-//     deleted, which leaves out start-up, the first window and the last.
+//  1. Sustained throughput. Each consumer drains -n messages from a
+//     standing backlog: the first -depth are sent before it starts (not
+//     measured), and the harness keeps about -depth visible until all n are
+//     sent (fauxqs's receive cost grows with the visible count, so a
+//     backlog sent all at once would make the emulator everyone's limit).
+//     The consumers, one after the other: the bare loop (-pollers
+//     goroutines doing ReceiveMessage 10 / DeleteMessageBatch, nothing
+//     else); the windowed loop, the same but deleting what it received at
+//     the end of each -window (as many messages in flight as the worker: a
+//     diagnostic of what fauxqs's in-flight cost leaves of the ceiling); and
+//     bin/worker. The harness samples the queue depth every -sample for all
+//     three alike; the rate is taken between the samples at which -rate-from
+//     and -rate-to of the n were deleted, which leaves out start-up, the
+//     first window and the last.
 //  2. CPU per 1,000 messages: each consumer runs in a process of its own —
-//     the bare loop is this program re-executed as `bench bare-loop` — and
-//     its user+system time comes from its rusage; fauxqs's CPU (from
-//     /proc) is shown alongside, as it shares the two cores.
+//     the bare loops are this program re-executed as `bench bare-loop` —
+//     and its user+system time comes from its rusage; fauxqs's and the
+//     harness's (feeder, sampler) CPU are shown alongside, as all share the
+//     cores.
 //  3. Latency: an open-loop producer sends -latency-rate messages/s for
 //     -latency-duration to a worker that talks to fauxqs through a
 //     recording SQS proxy in the harness (proxy.go); per message, from its
@@ -25,9 +30,9 @@
 //     invalidator_message_age_at_delete_seconds histogram is shown as a
 //     cross-check.
 //  4. Memory: a worker with a -hold-window window holds -hold messages in
-//     open batches; bytes per held message = (VmRSS after − VmRSS before) /
-//     -hold, each read after a forced GC (debug_pprof's heap?gc=1), with
-//     the live heap per message beside it.
+//     open batches; bytes per held message = (VmRSS holding − VmRSS before)
+//     / -hold, each read after a forced GC (debug_pprof's heap?gc=1), with
+//     the live heap per message beside it (memory.go says why both).
 //
 // It prints one table per phase, how to reproduce the run, and the key
 // lines last, "worker/bare ratio: R" the very last. -phases selects phases.

@@ -31,6 +31,7 @@ import (
 type recorder struct {
 	mu        sync.Mutex
 	receives  int                  // ReceiveMessage requests seen (answered or not yet)
+	ops       map[string]int       // requests by operation
 	byReceipt map[string]received  // receipt handle → message, until deleted
 	deletedAt map[string]time.Time // MessageId → first successful delete
 	sentAt    map[string]time.Time // MessageId → SentTimestamp
@@ -44,7 +45,8 @@ type received struct {
 }
 
 func newRecorder() *recorder {
-	return &recorder{byReceipt: map[string]received{}, deletedAt: map[string]time.Time{}, sentAt: map[string]time.Time{}}
+	return &recorder{byReceipt: map[string]received{}, deletedAt: map[string]time.Time{}, sentAt: map[string]time.Time{},
+		ops: map[string]int{}}
 }
 
 // handler returns the proxy in front of target.
@@ -71,11 +73,12 @@ func (rec *recorder) handler(target string) (http.Handler, error) {
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		op := operation(r)
+		rec.mu.Lock()
+		rec.ops[op]++
 		if op == "ReceiveMessage" {
-			rec.mu.Lock()
 			rec.receives++
-			rec.mu.Unlock()
 		}
+		rec.mu.Unlock()
 		if op == "DeleteMessageBatch" || op == "DeleteMessage" {
 			body, err := io.ReadAll(r.Body)
 			r.Body.Close()

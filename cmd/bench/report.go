@@ -119,6 +119,12 @@ func (r result) printLatency(w io.Writer) {
 		fmt.Fprintf(w, "  %-34s %16s\n", "worker's histogram: count", fmt.Sprintf("%.0f", l.histCount))
 		fmt.Fprintf(w, "  %-34s %16s\n", "worker's histogram: p99 bucket", p99)
 	}
+	per1k := func(op string) float64 { return float64(l.ops[op]) * 1000 / float64(max(l.stats.n, 1)) }
+	fmt.Fprintf(w, "  %-34s %16s\n", "SQS calls per 1k messages", fmt.Sprintf("%.0f recv, %.0f del", per1k("ReceiveMessage"), per1k("DeleteMessageBatch")))
+	fmt.Fprintf(w, "  %-34s %16s\n", "worker CPU per 1k messages", ms(l.cpu*1000/time.Duration(max(l.sent, 1))))
+	if c := per1k("ChangeMessageVisibilityBatch"); c > 0 {
+		fmt.Fprintf(w, "  %-34s %16.0f\n", "  visibility changes per 1k", c)
+	}
 	if l.noSentTS > 0 || l.missing > 0 {
 		fmt.Fprintf(w, "  note: %d received without SentTimestamp (producer's send time used), %d with no send time at all (left out)\n",
 			l.noSentTS, l.missing)

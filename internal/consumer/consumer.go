@@ -80,7 +80,22 @@ type Options struct {
 	Metrics  *metrics.Metrics
 	// Backoff paces retries of failed SQS calls; zero means 1 s .. 30 s.
 	Backoff retry.Backoff
+	// FillPause: after a receive that brought back fewer messages than it
+	// asked for, the poller waits this long before the next one. A long
+	// poll returns as soon as anything is there, so at moderate rates the
+	// pollers come back with a message or two each, or (fauxqs wakes every
+	// waiting poll for each arrival) with nothing, and every ReceiveMessage
+	// costs about the same CPU whatever it carries. The pause lets the
+	// queue fill the next one; a full receive never pauses, so a backlog
+	// is not slowed, and after an empty 20 s poll the pause is nothing. It
+	// adds at most this much to a message's wait. 0 means
+	// DefaultFillPause, negative never pauses.
+	FillPause time.Duration
 }
+
+// DefaultFillPause is Options.FillPause's default: a small part of any
+// window worth configuring (the worker's default is 10 s).
+const DefaultFillPause = 50 * time.Millisecond
 
 // Consumer receives, holds and settles SQS messages.
 type Consumer struct {
@@ -124,6 +139,9 @@ func New(api sqsAPI, o Options) *Consumer {
 	}
 	if o.Backoff.Base == 0 {
 		o.Backoff = retry.Backoff{Base: time.Second, Max: 30 * time.Second}
+	}
+	if o.FillPause == 0 {
+		o.FillPause = DefaultFillPause
 	}
 	if o.Logger == nil {
 		o.Logger = zap.NewNop()
@@ -224,7 +242,7 @@ func (c *Consumer) poll(loop, recv context.Context, id int, h Handler) {
 		if n == 0 {
 			return
 		}
-		msgs, err := c.receive(recv, n)
+		msgs, got, err := c.receive(recv, n)
 		c.releaseSlots(n - len(msgs)) // slots not taken by a new message
 		if err != nil {
 			if recv.Err() != nil {
@@ -245,6 +263,9 @@ func (c *Consumer) poll(loop, recv context.Context, id int, h Handler) {
 		}
 		if len(msgs) > 0 {
 			h(recv, msgs)
+		}
+		if got < n && c.opts.FillPause > 0 {
+			retry.Sleep(loop, c.opts.FillPause)
 		}
 	}
 }
@@ -295,9 +316,9 @@ func (c *Consumer) releaseSlots(n int) {
 }
 
 // receive long-polls for up to n messages and records the new ones in the
-// ledger. A message already held (SQS delivers at least once, and a
+// ledger; got is how many SQS returned, duplicates included. A message already held (SQS delivers at least once, and a
 // visibility lapse redelivers) only refreshes its receipt handle.
-func (c *Consumer) receive(ctx context.Context, n int) ([]*Message, error) {
+func (c *Consumer) receive(ctx context.Context, n int) (fresh []*Message, got int, err error) {
 	out, err := c.api.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
 		QueueUrl:            aws.String(c.opts.QueueURL),
 		MaxNumberOfMessages: int32(n),
@@ -311,10 +332,10 @@ func (c *Consumer) receive(ctx context.Context, n int) ([]*Message, error) {
 		MessageAttributeNames: []string{"All"},
 	})
 	if err != nil {
-		return nil, fmt.Errorf("sqs ReceiveMessage: %w", err)
+		return nil, 0, fmt.Errorf("sqs ReceiveMessage: %w", err)
 	}
 	now := c.now()
-	fresh := make([]*Message, 0, len(out.Messages))
+	fresh = make([]*Message, 0, len(out.Messages))
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, m := range out.Messages {
@@ -330,7 +351,7 @@ func (c *Consumer) receive(ctx context.Context, n int) ([]*Message, error) {
 	c.m.Received.Add(float64(len(fresh)))
 	c.m.Held.Set(float64(len(c.held)))
 	// The caller frees the slots of duplicates along with the unused ones.
-	return fresh, nil
+	return fresh, len(out.Messages), nil
 }
 
 // newEntry copies what is kept of m into one allocation of its own. The
