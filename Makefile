@@ -19,7 +19,8 @@ FUZZTIME ?= 5s
 FUZZTIME_LONG ?= 5m
 # Packages whose Fuzz* targets `make test` and `make fuzz-long` run.
 FUZZ_PKGS := ./internal/paths ./internal/message
-# Extra flags for cmd/bench, e.g. `make bench BENCH_FLAGS="-n 50000 -pollers 8"`.
+# Extra flags for cmd/bench, e.g. `make bench BENCH_FLAGS="-n 400000 -latency-duration 60s"`
+# or `BENCH_FLAGS="-phases bare,worker"`; `go run ./cmd/bench -h` lists them.
 BENCH_FLAGS ?=
 
 EMU_DIR := tools/emulators
@@ -77,7 +78,7 @@ demo: ## run the worker end to end against moto_server (scripts/demo.sh)
 quota-report: emulators ## issue-3 burst: worker vs one request per message, full 410-message baseline (~4 min)
 	QUOTA_BASELINE_MESSAGES=410 $(GO) test -count=1 -run '^TestQuotaBurst$$' -v -timeout 15m ./cmd/worker/ | grep -E '^\s*(\||quota burst|\(requests|TestQuotaBurst took|--- |ok|FAIL)'
 
-bench: build emulators ## load harness: bare SQS loop vs the worker (cmd/bench)
+bench: build emulators ## load harness: throughput, CPU, latency and memory vs a bare SQS loop (cmd/bench, ~2 min)
 	$(GO) run ./cmd/bench -worker bin/worker $(BENCH_FLAGS)
 
 screenshot: ## render the console over a demo snapshot into docs/console.png (headless chromium)

@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -27,15 +26,19 @@ const workerStopGrace = 30 * time.Second
 
 // result is what the report shows.
 type result struct {
-	o             options
-	bareSend      time.Duration
-	bare          time.Duration
-	workerSend    time.Duration
-	worker        time.Duration
-	deletedMetric float64
-	cpu           time.Duration
-	bareCPU       time.Duration // the harness's own CPU during the bare loop (its consumer)
-	maxRSSKiB     int64
+	o          options
+	started    time.Time
+	took       time.Duration
+	load       [2]string // /proc/loadavg at the start and the end
+	bare, held *drain
+	worker     *drain
+	cf         cfStats
+	latency    *latencyResult
+	memory     *memoryResult
+}
+
+// cfStats is what the CloudFront simulator saw in the throughput phase.
+type cfStats struct {
 	createCalls   int // CreateInvalidation requests, every outcome
 	invalidations int // created
 	pathsBilled   int
@@ -43,21 +46,25 @@ type result struct {
 	distinctPaths int // distinct (distribution, path) pairs among them
 }
 
-// harness is what both phases share.
+// harness is what the phases share.
 type harness struct {
-	o        options
-	root     string   // the module root
-	dir      string   // temporary directory: logs, the worker's config
-	sqsURL   string   // fauxqs
-	cfURL    string   // the CloudFront simulator
-	ids      []string // distribution ids
-	sqs      *sqs.Client
-	cleanups []func() // run in reverse order when bench returns
+	o         options
+	root      string // the module root
+	dir       string // temporary directory: logs, the worker's config
+	workerBin string // the worker under test
+	sqsURL    string // fauxqs
+	cfURL     string // the CloudFront simulator
+	fauxqs    *proc  // for its CPU time
+	sim       *cfsim.Server
+	ids       []string // distribution ids
+	dlq       string   // the workers' dead-letter queue (must stay empty)
+	sqs       *sqs.Client
+	cleanups  []func() // run in reverse order when bench returns
 }
 
-// bench runs both phases.
+// bench runs the phases o asks for.
 func bench(ctx context.Context, o options) (_ result, err error) {
-	r := result{o: o}
+	r := result{o: o, started: time.Now(), load: [2]string{loadAvg(), ""}}
 	h := &harness{o: o, ids: distributionIDs(o.distributions)}
 	if h.root, err = repoRoot(); err != nil {
 		return r, err
@@ -76,14 +83,14 @@ func bench(ctx context.Context, o options) (_ result, err error) {
 		}
 	}()
 
-	workerBin := o.worker
-	if workerBin == "" {
+	h.workerBin = o.worker
+	if h.workerBin == "" {
 		progress("building ./cmd/worker")
-		if workerBin, err = buildWorker(ctx, h.root, h.dir); err != nil {
+		if h.workerBin, err = buildWorker(ctx, h.root, h.dir); err != nil {
 			return r, err
 		}
 	}
-	if _, err := os.Stat(workerBin); err != nil {
+	if _, err := os.Stat(h.workerBin); err != nil {
 		return r, fmt.Errorf("worker binary: %w", err)
 	}
 
@@ -92,24 +99,50 @@ func bench(ctx context.Context, o options) (_ result, err error) {
 	if err != nil {
 		return r, err
 	}
+	h.fauxqs = fq
 	h.cleanups = append(h.cleanups, fq.kill)
-	sim := cfsim.New(cfsim.Options{Distributions: h.ids, CompleteAfter: 0})
-	cf := httptest.NewServer(sim)
+	h.sim = cfsim.New(cfsim.Options{Distributions: h.ids, CompleteAfter: 0})
+	cf := httptest.NewServer(h.sim)
 	h.cleanups = append(h.cleanups, cf.Close)
 	h.sqsURL, h.cfURL = endpoint, cf.URL
 	h.sqs = newSQS(endpoint, 2*o.sendConcurrency)
+	if h.dlq, err = createQueue(ctx, h.sqs, "bench-dlq"); err != nil {
+		return r, err
+	}
 
-	if err := h.barePhase(ctx, &r); err != nil {
-		return r, err
+	if o.has(phaseBare) {
+		if r.bare, err = h.bareDrain(ctx, "bare loop", "bench-bare", 0); err != nil {
+			return r, err
+		}
 	}
-	if err := h.workerPhase(ctx, &r, workerBin); err != nil {
-		return r, err
+	if o.has(phaseHeld) {
+		if r.held, err = h.bareDrain(ctx, "windowed loop", "bench-windowed", o.window); err != nil {
+			return r, err
+		}
 	}
-	st := sim.Stats()
-	for _, k := range st.Requests["CreateInvalidation"] {
-		r.createCalls += k
+	if o.has(phaseWorker) {
+		before := h.sim.Stats()
+		if r.worker, err = h.workerDrain(ctx, &r.cf); err != nil {
+			return r, err
+		}
+		after := h.sim.Stats()
+		for op, k := range after.Requests["CreateInvalidation"] {
+			r.cf.createCalls += k - before.Requests["CreateInvalidation"][op]
+		}
+		r.cf.invalidations = after.Invalidations - before.Invalidations
+		r.cf.pathsBilled = after.PathsBilled - before.PathsBilled
 	}
-	r.invalidations, r.pathsBilled = st.Invalidations, st.PathsBilled
+	if o.has(phaseLatency) {
+		if r.latency, err = h.latencyPhase(ctx); err != nil {
+			return r, err
+		}
+	}
+	if o.has(phaseMemory) {
+		if r.memory, err = h.memoryPhase(ctx); err != nil {
+			return r, err
+		}
+	}
+	r.took, r.load[1] = time.Since(r.started), loadAvg()
 	return r, nil
 }
 
@@ -118,7 +151,7 @@ func (h *harness) fill(ctx context.Context, phase, name string, bodies []string)
 	if queue, err = createQueue(ctx, h.sqs, name); err != nil {
 		return "", 0, err
 	}
-	progress("%s: sending %d messages", phase, h.o.n)
+	progress("%s: sending %d messages", phase, len(bodies))
 	took, err = timed(func() error { return sendAll(ctx, h.sqs, queue, bodies, h.o.sendConcurrency) })
 	if err != nil {
 		return "", 0, fmt.Errorf("%s: send: %w", phase, err)
@@ -126,85 +159,49 @@ func (h *harness) fill(ctx context.Context, phase, name string, bodies []string)
 	return queue, took, nil
 }
 
-func (h *harness) barePhase(ctx context.Context, r *result) (err error) {
-	bodies, _, _ := workload(h.o, h.ids)
-	queue, took, err := h.fill(ctx, "bare loop", "bench-bare", bodies)
-	if err != nil {
-		return err
-	}
-	r.bareSend = took
-	progress("bare loop: %d pollers receiving and deleting", h.o.pollers)
-	before := selfCPU()
-	r.bare, err = bareLoop(ctx, h.sqs, queue, h.o.n, h.o.pollers)
-	r.bareCPU = selfCPU() - before
-	return err
-}
-
-// workerPhase starts the worker, measures until the queue is empty and the
-// worker's own counter says n deleted, then stops it with SIGTERM.
-func (h *harness) workerPhase(ctx context.Context, r *result, bin string) error {
-	dlq, err := createQueue(ctx, h.sqs, "bench-worker-dlq")
-	if err != nil {
-		return err
-	}
-	var bodies []string
-	bodies, r.pathsSent, r.distinctPaths = workload(h.o, h.ids)
-	queue, took, err := h.fill(ctx, "worker", "bench-worker", bodies)
-	if err != nil {
-		return err
-	}
-	r.workerSend = took
+// startWorker starts the worker with the harness's settings plus env
+// (later entries win) and waits until its HTTP server answers.
+func (h *harness) startWorker(ctx context.Context, name, queue, sqsURL string, env ...string) (*proc, int, error) {
 	port, err := freePort()
 	if err != nil {
-		return err
+		return nil, 0, err
 	}
-	env, cfgPath, err := h.workerEnv(queue, dlq, port)
+	base, cfgPath, err := h.workerEnv(queue, sqsURL, port)
 	if err != nil {
-		return err
+		return nil, 0, err
 	}
-	progress("worker: running %s (pollers %d, window %s)", bin, h.o.pollers, h.o.window)
-	begin := time.Now()
-	w, err := start("worker", filepath.Join(h.dir, "worker.log"), env, bin, "run", "--config", cfgPath)
+	w, err := start(name, filepath.Join(h.dir, name+".log"), append(base, env...), h.workerBin, "run", "--config", cfgPath)
 	if err != nil {
-		return err
+		return nil, 0, err
 	}
 	h.cleanups = append(h.cleanups, w.kill)
-	profiled := make(chan error, 1)
-	if h.o.cpuProfile != "" {
-		go func() { profiled <- h.profile(ctx, port) }()
-	} else {
-		profiled <- nil
+	if err := waitHTTP(ctx, w, fmt.Sprintf("http://127.0.0.1:%d/healthz", port), false, 30*time.Second); err != nil {
+		return nil, 0, err
 	}
-	if r.worker, err = waitDrained(ctx, w, h.sqs, queue, begin); err != nil {
-		return fmt.Errorf("worker: %w; last log lines:\n%s", err, w.tail(20))
-	}
-	metrics := fmt.Sprintf("http://127.0.0.1:%d/metrics", port)
-	if r.deletedMetric, err = waitDeletedMetric(ctx, metrics, float64(h.o.n)); err != nil {
-		return fmt.Errorf("worker: %w", err)
-	}
-	if err := <-profiled; err != nil {
-		return fmt.Errorf("worker: cpu profile: %w", err)
-	}
+	return w, port, nil
+}
+
+// stopWorker sends SIGTERM, waits for a clean exit, and checks that
+// nothing went to the dead-letter queue.
+func (h *harness) stopWorker(ctx context.Context, w *proc) error {
 	if err := w.stop(ctx, workerStopGrace); err != nil {
-		return fmt.Errorf("worker: %w; last log lines:\n%s", err, w.tail(20))
-	}
-	if ru, ok := w.cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		r.cpu = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-		r.maxRSSKiB = ru.Maxrss // KiB on Linux
+		return fmt.Errorf("%s: %w; last log lines:\n%s", w.name, err, w.tail(20))
 	}
 	if code := w.cmd.ProcessState.ExitCode(); code != 0 {
-		return fmt.Errorf("worker: exited with status %d after SIGTERM, want 0; last log lines:\n%s", code, w.tail(20))
+		return fmt.Errorf("%s: exited with status %d after SIGTERM, want 0; last log lines:\n%s", w.name, code, w.tail(20))
 	}
-	if v, f, err := queueDepth(ctx, h.sqs, dlq); err != nil || v+f > 0 {
-		return fmt.Errorf("worker: dead-letter queue: %d messages (%v), want 0: the workload has no poison; see %s",
-			v+f, err, w.logPath)
+	if v, f, err := queueDepth(ctx, h.sqs, h.dlq); err != nil || v+f > 0 {
+		return fmt.Errorf("%s: dead-letter queue: %d messages (%v), want 0: the workload has no poison; see %s",
+			w.name, v+f, err, w.logPath)
 	}
 	return nil
 }
 
 // workerEnv writes a minimal config file and returns the environment that
-// configures the rest: AWS endpoints and INVALIDATOR_* overrides.
-func (h *harness) workerEnv(queue, dlq string, port int) (env []string, cfgPath string, err error) {
+// configures the rest: AWS endpoints and INVALIDATOR_* overrides. Only keys
+// every worker version honours are set (queue_url, window, pollers,
+// max_held, visibility_timeout, distributions, http_addr, debug_pprof, …).
+func (h *harness) workerEnv(queue, sqsURL string, port int) (env []string, cfgPath string, err error) {
 	cfgPath = filepath.Join(h.dir, "worker.yaml")
 	if err := os.WriteFile(cfgPath, []byte("# written by cmd/bench; the rest comes from INVALIDATOR_* variables\n"+
 		"shutdown_grace: 10s\nlog_level: info\n"), 0o644); err != nil {
@@ -213,77 +210,46 @@ func (h *harness) workerEnv(queue, dlq string, port int) (env []string, cfgPath 
 	return []string{
 		"AWS_ACCESS_KEY_ID=test", "AWS_SECRET_ACCESS_KEY=test",
 		"AWS_REGION=" + region, "AWS_EC2_METADATA_DISABLED=true",
-		"AWS_ENDPOINT_URL_SQS=" + h.sqsURL, "AWS_ENDPOINT_URL_CLOUDFRONT=" + h.cfURL,
+		"AWS_ENDPOINT_URL_SQS=" + sqsURL, "AWS_ENDPOINT_URL_CLOUDFRONT=" + h.cfURL,
 		"INVALIDATOR_QUEUE_URL=" + queue,
-		"INVALIDATOR_DEAD_LETTER_QUEUE_URL=" + dlq,
+		"INVALIDATOR_DEAD_LETTER_QUEUE_URL=" + h.dlq,
 		"INVALIDATOR_DISTRIBUTIONS=" + distributionsJSON(h.ids),
 		"INVALIDATOR_ALLOW_ALL_DISTRIBUTIONS=false",
 		"INVALIDATOR_WINDOW=" + h.o.window.String(),
 		"INVALIDATOR_POLLERS=" + strconv.Itoa(h.o.pollers),
-		"INVALIDATOR_MAX_HELD=" + strconv.Itoa(min(max(h.o.n, 10), maxHeld)),
+		// Room for any window's worth at any rate: the held count is the
+		// worker's business, not a cap the bench imposes.
+		"INVALIDATOR_MAX_HELD=" + strconv.Itoa(maxHeld),
 		fmt.Sprintf("INVALIDATOR_HTTP_ADDR=127.0.0.1:%d", port),
-		"INVALIDATOR_DEBUG_PPROF=" + strconv.FormatBool(h.o.cpuProfile != ""),
+		"INVALIDATOR_DEBUG_PPROF=false",
 	}, cfgPath, nil
 }
 
-// profile fetches a CPU profile of the worker's busiest seconds (from its
-// start until the queue is about drained) through debug_pprof.
-func (h *harness) profile(ctx context.Context, port int) error {
-	base := fmt.Sprintf("http://127.0.0.1:%d", port)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		resp, err := http.Get(base + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			return err
-		}
-		time.Sleep(5 * time.Millisecond)
+// profile fetches a CPU profile of the worker's first seconds through
+// debug_pprof and writes it to path.
+func profile(ctx context.Context, port, seconds int, path string) error {
+	url := fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/profile?seconds=%d", port, seconds)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
 	}
-	req, _ := http.NewRequestWithContext(ctx, "GET", base+"/debug/pprof/profile?seconds=3", nil)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return err
 	}
 	defer resp.Body.Close()
-	f, err := os.Create(h.o.cpuProfile)
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: HTTP %s", url, resp.Status)
+	}
+	f, err := os.Create(path)
 	if err != nil {
 		return err
 	}
-	defer f.Close()
-	_, err = io.Copy(f, resp.Body)
-	return err
-}
-
-// waitDrained polls the queue every 100 ms until nothing is visible or in
-// flight, and returns the time since begin.
-func waitDrained(ctx context.Context, w *proc, c *sqs.Client, queue string, begin time.Time) (time.Duration, error) {
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	lastReport := begin
-	for {
-		if w.exited() {
-			return 0, fmt.Errorf("exited early (%s)", w.cmd.ProcessState)
-		}
-		visible, inFlight, err := queueDepth(ctx, c, queue)
-		if err != nil {
-			return 0, err
-		}
-		if visible == 0 && inFlight == 0 {
-			return time.Since(begin), nil
-		}
-		if time.Since(lastReport) >= 5*time.Second {
-			lastReport = time.Now()
-			progress("worker: %s, %d visible, %d in flight", time.Since(begin).Round(time.Second), visible, inFlight)
-		}
-		select {
-		case <-ctx.Done():
-			return 0, fmt.Errorf("queue not drained (%d visible, %d in flight): %w", visible, inFlight, ctx.Err())
-		case <-tick.C:
-		}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return err
 	}
+	return f.Close()
 }
 
 // waitDeletedMetric reads invalidator_messages_deleted_total until it
@@ -312,27 +278,39 @@ func waitDeletedMetric(ctx context.Context, url string, want float64) (float64, 
 
 // scrape returns the value of an unlabelled metric from a Prometheus text page.
 func scrape(ctx context.Context, url, name string) (float64, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	page, err := fetchPage(ctx, url)
 	if err != nil {
 		return 0, err
+	}
+	return metricValue(page, name)
+}
+
+// fetchPage GETs url and returns its body (at most 16 MiB).
+func fetchPage(ctx context.Context, url string) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return "", err
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return 0, err
+		return "", err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return 0, fmt.Errorf("HTTP %s", resp.Status)
+		return "", fmt.Errorf("%s: HTTP %s", url, resp.Status)
 	}
-	sc := bufio.NewScanner(resp.Body)
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	return string(b), err
+}
+
+// metricValue returns the value of an unlabelled metric on a page.
+func metricValue(page, name string) (float64, error) {
+	sc := bufio.NewScanner(strings.NewReader(page))
 	sc.Buffer(make([]byte, 0, 64*1024), 1<<20)
 	for sc.Scan() {
 		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
 			return strconv.ParseFloat(strings.Fields(v)[0], 64)
 		}
-	}
-	if err := sc.Err(); err != nil {
-		return 0, err
 	}
 	return 0, fmt.Errorf("no %s on the page", name)
 }
@@ -358,19 +336,19 @@ func distributionsJSON(ids []string) string {
 	return string(b)
 }
 
-// workload returns o.n v1 bodies as a CMS would send them: message i is for
+// workload returns n v1 bodies as a CMS would send them: message i is for
 // distribution i mod k and names a post drawn from o.postsPerDist, its
 // index.html and listing pages; every o.dupEvery-th message repeats the one
 // before. It also returns how many paths the bodies hold and how many
 // distinct (distribution, path) pairs. The seed is fixed so runs compare.
-func workload(o options, ids []string) (bodies []string, paths, distinct int) {
+func workload(o options, ids []string, n int) (bodies []string, paths, distinct int) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	seen := make(map[string]bool)
 	type v1 struct {
 		DistributionID string   `json:"distribution_id"`
 		Paths          []string `json:"paths"`
 	}
-	bodies = make([]string, o.n)
+	bodies = make([]string, n)
 	for i := range bodies {
 		if o.dupEvery > 0 && i > 0 && i%o.dupEvery == 0 {
 			bodies[i] = bodies[i-1]
@@ -411,39 +389,15 @@ func rate(n int, d time.Duration) float64 {
 	return float64(n) / d.Seconds()
 }
 
-func (r result) print(w io.Writer) {
-	o := r.o
-	bareRate, workerRate := rate(o.n, r.bare), rate(o.n, r.worker)
-	row := func(name, bare, worker string) { fmt.Fprintf(w, "%-30s %14s %14s\n", name, bare, worker) }
-	fmt.Fprintf(w, "\nfauxqs + cfsim, %d pollers, window %s, %d distribution(s), %d path(s) a message\n\n",
-		o.pollers, o.window, o.distributions, o.pathsPerMessage)
-	row("", "bare loop", "worker")
-	row("messages", strconv.Itoa(o.n), strconv.Itoa(o.n))
-	row("elapsed", secs(r.bare), secs(r.worker))
-	row("msgs/s", fmt.Sprintf("%.0f", bareRate), fmt.Sprintf("%.0f", workerRate))
-	row("(sending, not measured)", secs(r.bareSend), secs(r.workerSend))
-	per1k := func(d time.Duration) string {
-		return fmt.Sprintf("%.1fms", float64(d)/float64(time.Millisecond)*1000/float64(o.n))
-	}
-	row("consumer CPU (user+sys)", secs(r.bareCPU), secs(r.cpu))
-	row("CPU per 1k messages", per1k(r.bareCPU), per1k(r.cpu))
-	row("peak RSS", "", fmt.Sprintf("%.1f MiB", float64(r.maxRSSKiB)/1024))
-	row("deleted (worker's metric)", "", fmt.Sprintf("%.0f", r.deletedMetric))
-	row("paths in messages", "", strconv.Itoa(r.pathsSent))
-	row("distinct paths", "", strconv.Itoa(r.distinctPaths))
-	row("CreateInvalidation requests", "", strconv.Itoa(r.createCalls))
-	row("invalidations created", "", strconv.Itoa(r.invalidations))
-	row("paths billed", "", strconv.Itoa(r.pathsBilled))
-	fmt.Fprintf(w, "\nworker/bare ratio: %.2f\n", workerRate/bareRate)
-}
-
-// selfCPU is this process's user+system CPU time so far.
-func selfCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 func secs(d time.Duration) string { return fmt.Sprintf("%.2fs", d.Seconds()) }
+
+// loadAvg is /proc/loadavg's first three fields ("" when unreadable): the
+// report shows it so that a noisy machine is seen as one.
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(b))
+	return strings.Join(f[:min(3, len(f))], " ")
+}

@@ -114,26 +114,83 @@ func sendBatch(ctx context.Context, c *sqs.Client, queueURL string, bodies []str
 }
 
 // bareLoop runs `pollers` receive+delete loops until n messages were deleted
-// and returns how long that took.
-func bareLoop(ctx context.Context, c *sqs.Client, queueURL string, n, pollers int) (time.Duration, error) {
+// and returns how long that took. With window > 0 it deletes as the worker
+// must: each received batch at the end of the window it was received in
+// (windows of that length from the start), by `pollers` deleters, so that
+// between 0 and rate×window messages are in flight, rate×window/2 on
+// average, as in the worker. That is a diagnostic of what fauxqs's cost of
+// in-flight messages leaves of the ceiling, not the baseline.
+func bareLoop(ctx context.Context, c *sqs.Client, queueURL string, n, pollers int, window time.Duration) (time.Duration, error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	var deleted atomic.Int64
 	var elapsed time.Duration
 	var once sync.Once
 	begin := time.Now()
+	count := func(k int) {
+		if deleted.Add(int64(k)) >= int64(n) {
+			once.Do(func() { elapsed = time.Since(begin); cancel(errDone) })
+		}
+	}
+	type held struct {
+		due     time.Time
+		entries []types.DeleteMessageBatchRequestEntry
+	}
+	var queue chan held
 	var wg sync.WaitGroup
+	windowEnd := func(t time.Time) time.Time { return begin.Add((t.Sub(begin)/window + 1) * window) }
+	if window > 0 {
+		queue = make(chan held, maxHeld/batchSize)
+		for range pollers {
+			wg.Go(func() {
+				for {
+					var h held
+					select {
+					case h = <-queue:
+					case <-ctx.Done():
+						return
+					}
+					if d := time.Until(h.due); d > 0 {
+						select {
+						case <-time.After(d):
+						case <-ctx.Done():
+							return
+						}
+					}
+					k, err := deleteEntries(ctx, c, queueURL, h.entries)
+					if err != nil && ctx.Err() == nil {
+						cancel(err)
+						return
+					}
+					count(k)
+				}
+			})
+		}
+	}
 	for range pollers {
 		wg.Go(func() {
 			for ctx.Err() == nil {
-				k, err := receiveDelete(ctx, c, queueURL)
+				entries, err := receive(ctx, c, queueURL)
 				if err != nil && ctx.Err() == nil {
 					cancel(err)
 					return
 				}
-				if deleted.Add(int64(k)) >= int64(n) {
-					once.Do(func() { elapsed = time.Since(begin); cancel(errDone) })
+				if len(entries) == 0 {
+					continue
 				}
+				if window > 0 {
+					select {
+					case queue <- held{windowEnd(time.Now()), entries}:
+					case <-ctx.Done():
+					}
+					continue
+				}
+				k, err := deleteEntries(ctx, c, queueURL, entries)
+				if err != nil && ctx.Err() == nil {
+					cancel(err)
+					return
+				}
+				count(k)
 			}
 		})
 	}
@@ -146,22 +203,27 @@ func bareLoop(ctx context.Context, c *sqs.Client, queueURL string, n, pollers in
 
 var errDone = errors.New("done")
 
-// receiveDelete receives up to 10 messages (long poll 1 s) and deletes them
-// in one batch, retrying entries reported as failed once; it returns how
-// many were deleted.
-func receiveDelete(ctx context.Context, c *sqs.Client, queueURL string) (int, error) {
+// receive receives up to 10 messages (long poll 1 s) and returns their
+// delete entries.
+func receive(ctx context.Context, c *sqs.Client, queueURL string) ([]types.DeleteMessageBatchRequestEntry, error) {
 	out, err := c.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
 		QueueUrl:            aws.String(queueURL),
 		MaxNumberOfMessages: batchSize,
 		WaitTimeSeconds:     1,
 	})
 	if err != nil || len(out.Messages) == 0 {
-		return 0, wrap("ReceiveMessage", err)
+		return nil, wrap("ReceiveMessage", err)
 	}
 	entries := make([]types.DeleteMessageBatchRequestEntry, len(out.Messages))
 	for i, m := range out.Messages {
 		entries[i] = types.DeleteMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), ReceiptHandle: m.ReceiptHandle}
 	}
+	return entries, nil
+}
+
+// deleteEntries deletes entries in one batch, retrying entries reported as
+// failed once; it returns how many were deleted.
+func deleteEntries(ctx context.Context, c *sqs.Client, queueURL string, entries []types.DeleteMessageBatchRequestEntry) (int, error) {
 	deleted := 0
 	for attempt := 0; attempt < 2 && len(entries) > 0; attempt++ {
 		dout, err := c.DeleteMessageBatch(ctx, &sqs.DeleteMessageBatchInput{QueueUrl: aws.String(queueURL), Entries: entries})

@@ -97,6 +97,11 @@ func (c *Consumer) DeadLetter(ctx context.Context, m *Message, r Rejection) erro
 		return err
 	}
 	c.m.DeadLettered.WithLabelValues(r.Code).Inc()
+	c.mu.Lock()
+	if e, ok := c.held[m.ID]; ok {
+		e.deadLettered = true // its delete is counted apart from settled ones
+	}
+	c.mu.Unlock()
 	c.Delete(m.ID)
 	return nil
 }

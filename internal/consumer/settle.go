@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"go.uber.org/zap"
 
+	"github.com/acme/cf-invalidator/internal/metrics"
 	"github.com/acme/cf-invalidator/internal/retry"
 )
 
@@ -55,7 +56,7 @@ func (c *Consumer) deleter(ctx context.Context) {
 // message will come back and its re-submission reuses the CallerReference.
 func (c *Consumer) deleteBatch(ctx context.Context, ids []string) {
 	for attempt := 0; len(ids) > 0; attempt++ {
-		entries, byEntry := c.batchEntries(ids)
+		entries := c.batchEntries(ids)
 		if len(entries) == 0 {
 			return
 		}
@@ -70,43 +71,82 @@ func (c *Consumer) deleteBatch(ctx context.Context, ids []string) {
 			}
 			continue
 		}
+		done := make([]string, 0, len(out.Successful))
 		for _, ok := range out.Successful {
-			if id, found := byEntry[aws.ToString(ok.Id)]; found {
-				if _, was := c.forget(id); was {
-					c.m.Deleted.Inc()
-					c.deleted.Add(1)
-				}
+			if i, found := entryIndex(ok.Id, len(entries)); found {
+				done = append(done, entries[i].id)
 			}
 		}
-		ids = c.retryable(out.Failed, byEntry, "DeleteMessageBatch")
+		c.deleted(done, time.Now())
+		ids = c.retryable(out.Failed, entries, "DeleteMessageBatch")
 		if len(ids) > 0 && !retry.Sleep(ctx, c.opts.Backoff.Delay(attempt)) {
 			return
 		}
 	}
 }
 
+// deleted forgets messages SQS confirmed deleted (under one lock for the
+// batch) and counts them.
+func (c *Consumer) deleted(ids []string, now time.Time) {
+	gone := c.forgetAll(ids)
+	c.m.Deleted.Add(float64(len(gone)))
+	c.nDeleted.Add(int64(len(gone)))
+	for _, e := range gone {
+		c.observeAge(e, now)
+	}
+}
+
+// observeAge records how old a message was when SQS confirmed its delete.
+// SentTimestamp comes from SQS's clock: a negative age (clock skew) counts
+// as 0; a message without one (not requested) is not observed.
+func (c *Consumer) observeAge(e *entry, now time.Time) {
+	if e.msg.SentAt.IsZero() {
+		return
+	}
+	reason := metrics.ReasonSettled
+	if e.deadLettered {
+		reason = metrics.ReasonDeadLettered
+	}
+	c.m.MessageAgeAtDelete.WithLabelValues(reason).Observe(max(now.Sub(e.msg.SentAt), 0).Seconds())
+}
+
 type batchEntry struct{ id, receipt string }
 
-// batchEntries pairs each still-held id with its current receipt handle,
-// keyed by a batch-local entry id ("0".."9").
-func (c *Consumer) batchEntries(ids []string) ([]batchEntry, map[string]string) {
+// entryIDs are the batch-local entry ids "0".."9" of batch calls: entry i
+// of a batch is message i of its []batchEntry.
+var entryIDs = func() (ids [MaxBatch]string) {
+	for i := range ids {
+		ids[i] = strconv.Itoa(i)
+	}
+	return ids
+}()
+
+// entryIndex maps a batch result's entry id back to its index in a batch
+// of n, reporting whether it is one of ours.
+func entryIndex(id *string, n int) (int, bool) {
+	i, err := strconv.Atoi(aws.ToString(id))
+	return i, err == nil && i >= 0 && i < n && i < MaxBatch
+}
+
+// batchEntries pairs each still-held id with its current receipt handle.
+func (c *Consumer) batchEntries(ids []string) []batchEntry {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	var entries []batchEntry
-	byEntry := map[string]string{}
+	entries := make([]batchEntry, 0, len(ids))
 	for _, id := range ids {
 		if e, ok := c.held[id]; ok {
-			byEntry[strconv.Itoa(len(entries))] = id
 			entries = append(entries, batchEntry{id, e.receipt})
 		}
 	}
-	return entries, byEntry
+	return entries
 }
 
+// toDeleteEntries builds the request entries; they point into es and into
+// entryIDs, which nothing writes, so building a batch allocates once.
 func toDeleteEntries(es []batchEntry) []types.DeleteMessageBatchRequestEntry {
 	out := make([]types.DeleteMessageBatchRequestEntry, len(es))
-	for i, e := range es {
-		out[i] = types.DeleteMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), ReceiptHandle: aws.String(e.receipt)}
+	for i := range es {
+		out[i] = types.DeleteMessageBatchRequestEntry{Id: &entryIDs[i], ReceiptHandle: &es[i].receipt}
 	}
 	return out
 }
@@ -114,11 +154,16 @@ func toDeleteEntries(es []batchEntry) []types.DeleteMessageBatchRequestEntry {
 // retryable sorts a batch call's Failed entries: sender faults about the
 // receipt handle drop the message from the ledger (it is not ours any more);
 // the rest are returned for another try.
-func (c *Consumer) retryable(failed []types.BatchResultErrorEntry, byEntry map[string]string, op string) []string {
+func (c *Consumer) retryable(failed []types.BatchResultErrorEntry, entries []batchEntry, op string) []string {
 	var again []string
 	for _, f := range failed {
-		id := byEntry[aws.ToString(f.Id)]
 		c.m.SQSErrors.WithLabelValues(op).Inc()
+		i, ok := entryIndex(f.Id, len(entries))
+		if !ok {
+			c.log.Warn("sqs "+op+" reported an entry id it was not sent", zap.String("entry_id", aws.ToString(f.Id)))
+			continue
+		}
+		id := entries[i].id
 		code := aws.ToString(f.Code)
 		if f.SenderFault && code != "InternalError" {
 			c.log.Warn("sqs "+op+" entry refused; message lease lost, it will be redelivered",
@@ -154,22 +199,22 @@ func (c *Consumer) heartbeat(ctx context.Context) {
 }
 
 func (c *Consumer) extendDue(ctx context.Context) {
-	now := time.Now()
+	now := c.now()
 	var due []batchEntry
 	var secs []int32
 	c.mu.Lock()
 	for id, e := range c.held {
-		if e.visibleAt.Sub(now) >= c.opts.Visibility/2 {
+		if e.visibleAt-now >= c.opts.Visibility/2 {
 			continue
 		}
-		left := e.receivedAt.Add(MaxVisibility - holdMargin).Sub(now)
+		left := e.receivedAt + MaxVisibility - holdMargin - now
 		if left <= 0 {
 			continue // at SQS's 12 h cap: let it lapse and come back
 		}
 		d := min(c.opts.Visibility, left)
 		due = append(due, batchEntry{id, e.receipt})
 		secs = append(secs, int32(d/time.Second))
-		e.visibleAt = now.Add(d)
+		e.visibleAt = now + d
 	}
 	c.mu.Unlock()
 	for i := 0; i < len(due); i += MaxBatch {
@@ -182,12 +227,10 @@ func (c *Consumer) extendDue(ctx context.Context) {
 // SQS accepted.
 func (c *Consumer) changeVisibility(ctx context.Context, es []batchEntry, secs []int32, why string) int {
 	entries := make([]types.ChangeMessageVisibilityBatchRequestEntry, len(es))
-	byEntry := map[string]string{}
-	for i, e := range es {
+	for i := range es {
 		entries[i] = types.ChangeMessageVisibilityBatchRequestEntry{
-			Id: aws.String(strconv.Itoa(i)), ReceiptHandle: aws.String(e.receipt), VisibilityTimeout: secs[i],
+			Id: &entryIDs[i], ReceiptHandle: &es[i].receipt, VisibilityTimeout: secs[i],
 		}
-		byEntry[strconv.Itoa(i)] = e.id
 	}
 	out, err := c.api.ChangeMessageVisibilityBatch(ctx, &sqs.ChangeMessageVisibilityBatchInput{
 		QueueUrl: aws.String(c.opts.QueueURL), Entries: entries,
@@ -199,7 +242,7 @@ func (c *Consumer) changeVisibility(ctx context.Context, es []batchEntry, secs [
 	}
 	if why == "heartbeat" {
 		c.m.VisibilityExtends.Add(float64(len(out.Successful)))
-		c.retryable(out.Failed, byEntry, "ChangeMessageVisibilityBatch")
+		c.retryable(out.Failed, es, "ChangeMessageVisibilityBatch")
 	}
 	return len(out.Successful)
 }

@@ -47,7 +47,7 @@ func (c *Consumer) Status(ctx context.Context) status.Queue {
 	}
 	q := status.Queue{URL: c.opts.QueueURL, Lane: c.opts.Lane, Pollers: c.opts.Pollers, Held: held,
 		Visible: cached.visible, InFlight: cached.inFlight, AttributesAt: cached.at, AttrError: cached.err,
-		Received: c.received.Load(), Deleted: c.deleted.Load()}
+		Received: c.nReceived.Load(), Deleted: c.nDeleted.Load()}
 	if !oldest.IsZero() {
 		q.OldestAge = status.D(now.Sub(oldest))
 	}

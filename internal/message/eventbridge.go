@@ -32,7 +32,7 @@ func (d *Decoder) decodeEventBridge(m object) (Decoded, *Rejection) {
 		return out, nil
 	}
 	var detail ebDetail
-	if err := json.Unmarshal(m["detail"], &detail); err != nil || detail.Bucket.Name == "" || detail.Object.Key == "" {
+	if err := json.Unmarshal(m.val("detail"), &detail); err != nil || detail.Bucket.Name == "" || detail.Object.Key == "" {
 		return out, reject(CodeMalformed, `EventBridge S3 event without "detail.bucket.name" or "detail.object.key"`)
 	}
 	return d.ebObject(out, detail.Bucket.Name, detail.Object.Key)

@@ -8,8 +8,31 @@ import (
 
 // object is a JSON object with its members left raw. Members are looked up
 // by exact name: encoding/json matches struct fields case-insensitively,
-// which would let a v1 field "type" pass for SNS's "Type".
-type object map[string]json.RawMessage
+// which would let a v1 field "type" pass for SNS's "Type". A slice, not a
+// map: bodies have a handful of members, and a linear lookup of those beats
+// building a map for every message.
+type object []member
+
+type member struct {
+	name  string
+	value json.RawMessage
+}
+
+// val returns member name's raw value, nil when absent. When a name occurs
+// twice the last one counts, as encoding/json has it.
+func (m object) val(name string) json.RawMessage {
+	v, _ := m.lookup(name)
+	return v
+}
+
+func (m object) lookup(name string) (json.RawMessage, bool) {
+	for i := len(m) - 1; i >= 0; i-- {
+		if m[i].name == name {
+			return m[i].value, true
+		}
+	}
+	return nil, false
+}
 
 type shape string
 
@@ -23,15 +46,25 @@ const (
 
 var utf8BOM = []byte("\xef\xbb\xbf")
 
-// parseObject parses body as one JSON object in valid UTF-8.
+// parseObject parses body as one JSON object in valid UTF-8. The members
+// may alias body (splitObject), which must not change while they are used.
 func parseObject(body []byte) (object, *Rejection) {
 	body = bytes.TrimPrefix(body, utf8BOM)
 	if !utf8.Valid(body) {
 		return nil, reject(CodeMalformed, "body is not valid UTF-8")
 	}
-	var m object
-	if err := json.Unmarshal(body, &m); err != nil || m == nil {
+	if json.Valid(body) {
+		if m, ok := splitObject(body); ok {
+			return m, nil
+		}
+	}
+	var byName map[string]json.RawMessage
+	if err := json.Unmarshal(body, &byName); err != nil || byName == nil {
 		return nil, reject(CodeMalformed, "body is not a JSON object: %s", describe(err))
+	}
+	m := make(object, 0, len(byName))
+	for k, v := range byName {
+		m = append(m, member{k, v})
 	}
 	return m, nil
 }
@@ -59,21 +92,25 @@ func shapeOf(m object) shape {
 	return shapeUnknown
 }
 
-func (m object) has(name string) bool { _, ok := m[name]; return ok }
+func (m object) has(name string) bool { _, ok := m.lookup(name); return ok }
 
 // present reports whether member name exists and is not null.
 func (m object) present(name string) bool {
-	v, ok := m[name]
+	v, ok := m.lookup(name)
 	return ok && string(bytes.TrimSpace(v)) != "null"
 }
 
 // str returns member name as a string; "" when absent or null.
 func (m object) str(name string) (string, *Rejection) {
-	var s string
 	if !m.present(name) {
 		return "", nil
 	}
-	if err := json.Unmarshal(m[name], &s); err != nil {
+	raw := m.val(name)
+	if v, ok := simpleString(raw); ok {
+		return v, nil
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
 		return "", reject(CodeMalformed, "%q must be a string", name)
 	}
 	return s, nil
@@ -81,11 +118,15 @@ func (m object) str(name string) (string, *Rejection) {
 
 // strs returns member name as a list of strings; nil when absent or null.
 func (m object) strs(name string) ([]string, *Rejection) {
-	var ptrs []*string
 	if !m.present(name) {
 		return nil, nil
 	}
-	if err := json.Unmarshal(m[name], &ptrs); err != nil {
+	raw := m.val(name)
+	if v, ok := simpleStrings(raw); ok {
+		return v, nil
+	}
+	var ptrs []*string
+	if err := json.Unmarshal(raw, &ptrs); err != nil {
 		return nil, reject(CodeMalformed, "%q must be an array of strings", name)
 	}
 	out := make([]string, len(ptrs))

@@ -32,7 +32,7 @@ func (d *Decoder) decodeS3(m object) (Decoded, *Rejection) {
 		return testEvent(m)
 	}
 	var raws []json.RawMessage
-	if err := json.Unmarshal(m["Records"], &raws); err != nil {
+	if err := json.Unmarshal(m.val("Records"), &raws); err != nil {
 		return out, reject(CodeMalformed, `"Records" must be an array of objects`)
 	}
 	switch {

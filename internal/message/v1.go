@@ -90,9 +90,9 @@ func checkVersion(m object) *Rejection {
 		return nil
 	}
 	var v any
-	if err := json.Unmarshal(m["version"], &v); err != nil || v != float64(1) {
+	if err := json.Unmarshal(m.val("version"), &v); err != nil || v != float64(1) {
 		return reject(CodeUnsupported, "v1 message with version %s: only version 1 is supported",
-			quote(string(m["version"])))
+			quote(string(m.val("version"))))
 	}
 	return nil
 }
@@ -178,8 +178,8 @@ func (d *Decoder) v1Items(target Target, rawPaths, rawTags []string) (Target, []
 	case n > d.max:
 		return Target{}, nil, reject(CodeTooManyPaths, "%d paths and tags, more than the limit of %d", n, d.max)
 	}
-	var good itemSet
-	var bad [2]badItems // 0: paths, 1: tags
+	good := itemSet{items: make([]string, 0, n)} // n is bounded by d.max above
+	var bad [2]badItems                          // 0: paths, 1: tags
 	for _, raw := range rawPaths {
 		if paths.IsTag(strings.TrimSpace(raw)) { // "#tag" in "paths" is a tag, as in EncodeV1
 			bad[1].add(good.addTag(raw))
@@ -225,12 +225,28 @@ func partial(t Target, n int, bad [2]badItems) []Rejection {
 // itemSet collects valid items, deduplicated in first-seen order.
 type itemSet struct {
 	items []string
-	seen  map[string]bool
+	seen  map[string]bool // built once there are more than linearItems
 }
 
+// linearItems: up to this many items a linear search finds duplicates
+// faster than a map, and allocates nothing (most messages name a few paths).
+const linearItems = 16
+
 func (s *itemSet) add(item string) {
+	if s.seen == nil && len(s.items) < linearItems {
+		for _, it := range s.items {
+			if it == item {
+				return
+			}
+		}
+		s.items = append(s.items, item)
+		return
+	}
 	if s.seen == nil {
-		s.seen = make(map[string]bool)
+		s.seen = make(map[string]bool, 2*len(s.items))
+		for _, it := range s.items {
+			s.seen[it] = true
+		}
 	}
 	if !s.seen[item] {
 		s.seen[item] = true

@@ -53,6 +53,10 @@ type Metrics struct {
 	BudgetState   *prometheus.GaugeVec   // distribution
 	ViewAge       *prometheus.GaugeVec   // distribution
 	CloudFrontAPI *prometheus.CounterVec // operation, outcome
+
+	// MessageAgeAtDelete: SentTimestamp → the successful DeleteMessageBatch
+	// entry, by reason (ReasonSettled, ReasonDeadLettered).
+	MessageAgeAtDelete *prometheus.HistogramVec
 }
 
 // How a message was settled (label "by" of invalidator_messages_settled_total).
@@ -62,6 +66,20 @@ const (
 	SettledOther   = "other"   // a person's or another tool's invalidation
 	SettledArrival = "arrival" // covered already when it arrived
 )
+
+// Reasons of a delete (label "reason" of invalidator_message_age_at_delete_seconds).
+const (
+	// ReasonSettled: the pipeline was done with the message — CloudFront
+	// accepted invalidations covering all its paths, or it was ignorable.
+	ReasonSettled = "settled"
+	// ReasonDeadLettered: deleted after its copy reached the dead-letter queue.
+	ReasonDeadLettered = "dead_lettered"
+)
+
+// MessageAgeBuckets span 0.1 s (a short window on an idle queue) to 12 h
+// (SQS's cap on keeping a received message invisible), denser around the
+// 1 s–15 min windows the worker allows.
+var MessageAgeBuckets = []float64{0.1, 0.25, 0.5, 1, 1.5, 2, 3, 5, 10, 15, 20, 30, 60, 120, 300, 600, 900, 1800, 3600, 10800, 21600, 43200}
 
 // New creates the collectors and registers them (plus the Go and process
 // collectors) on reg.
@@ -130,7 +148,11 @@ func New(reg prometheus.Registerer) *Metrics {
 			Help: "Age of the CloudFront view of the distribution (since its last successful refresh began)."}, []string{"distribution"}),
 		CloudFrontAPI: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "invalidator_cloudfront_reads_total",
 			Help: "ListInvalidations and GetInvalidation calls of the CloudFront view, by operation and outcome (ok, error)."}, []string{"operation", "outcome"}),
+		MessageAgeAtDelete: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "invalidator_message_age_at_delete_seconds",
+			Help:    "Age of a message when SQS confirmed its delete: from its SentTimestamp to the successful DeleteMessageBatch entry, by reason (settled: covered by accepted invalidations or ignorable; dead_lettered).",
+			Buckets: MessageAgeBuckets}, []string{"reason"}),
 	}
+	reg.MustRegister(m.MessageAgeAtDelete)
 	reg.MustRegister(m.HeldPaths, m.Collapses, m.Paused, m.BilledPaths, m.EstimatedCost, m.InProgress, m.CompletionLatency,
 		m.Settled, m.Deferred, m.MaxHoldFloor, m.MonthPaths, m.MonthUnsized, m.SpendExact, m.BudgetState, m.ViewAge, m.CloudFrontAPI)
 	for _, by := range []string{SettledOwn, SettledFleet, SettledOther, SettledArrival} {
@@ -141,6 +163,9 @@ func New(reg prometheus.Registerer) *Metrics {
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, o := range []string{OutcomeAccepted, OutcomeTransient, OutcomeQuota, OutcomePermanent, OutcomeSplit} {
 		m.Requests.WithLabelValues(o) // export zeros so rate() and alerts work from the start
+	}
+	for _, r := range []string{ReasonSettled, ReasonDeadLettered} {
+		m.MessageAgeAtDelete.WithLabelValues(r)
 	}
 	return m
 }
