@@ -122,30 +122,58 @@ type Ledger struct {
 	targets map[string]*target
 }
 
+// entry is one held message, kept small: a worker may hold 100,000 (times
+// are Unix nanoseconds, covered bits inline for up to 64 items).
 type entry struct {
 	id       string
 	ref      any
-	sent     time.Time // skew and lag not included
-	received time.Time
-	dueAt    time.Time // when its items are due
+	sent     stamp // skew and lag not included
+	received stamp
+	dueAt    stamp // when its items are due
 	// coverableAt: with a lag, a submission must start after this for the
-	// causal rule to apply (zero = any time).
-	coverableAt time.Time
+	// causal rule to apply (0 = any time).
+	coverableAt stamp
 	items       []*item  // every item, over every target
-	covered     []uint64 // bit i: items[i] is covered
-	open        int      // items not covered
+	bits        uint64   // bit i: items[i] is covered, for i < 64
+	more        []uint64 // the same for items[64:]
+	open        int32    // items not covered
 	gone        bool     // settled, rejected or forgotten
 	bulk        bool
 }
 
-func (e *entry) isCovered(i int) bool { return e.covered[i/64]&(1<<(i%64)) != 0 }
+// stamp is a time as Unix nanoseconds (wall clock, as SentTimestamp and
+// CreateTime are).
+type stamp int64
+
+func stampOf(t time.Time) stamp {
+	if t.IsZero() {
+		return 0
+	}
+	return stamp(t.UnixNano())
+}
+
+func (s stamp) time() time.Time {
+	if s == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, int64(s))
+}
+
+func (e *entry) word(i int) *uint64 {
+	if i < 64 {
+		return &e.bits
+	}
+	return &e.more[(i-64)/64]
+}
+
+func (e *entry) isCovered(i int) bool { return *e.word(i)&(1<<(i%64)) != 0 }
 
 // cover marks items[i] covered and reports whether e is now settled.
 func (e *entry) cover(i int) bool {
 	if e.isCovered(i) {
 		return false
 	}
-	e.covered[i/64] |= 1 << (i % 64)
+	*e.word(i) |= 1 << (i % 64)
 	e.open--
 	return e.open == 0
 }
@@ -223,12 +251,13 @@ func (l *Ledger) target(id string) *target {
 	return t
 }
 
-// Add takes a message in. Items an invalidation observed earlier already
-// covers (created after the message was sent) are covered at once; settled
-// reports that nothing was left, and the message is then not held. Adding
-// an id already held does nothing (a redelivery) and reports false. A
-// message without items is settled at once.
-func (l *Ledger) Add(m Message) (settled bool) {
+// Add takes a message in and returns when its items are due. Items an
+// invalidation observed earlier already covers (created after the message
+// was sent) are covered at once; settled reports that nothing was left, and
+// the message is then not held. Adding an id already held does nothing (a
+// redelivery) and reports false with its due time. A message without items
+// is settled at once.
+func (l *Ledger) Add(m Message) (due time.Time, settled bool) {
 	now := l.o.Now()
 	if m.Received.IsZero() {
 		m.Received = now
@@ -242,27 +271,26 @@ func (l *Ledger) Add(m Message) (settled bool) {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if _, ok := l.msgs[m.ID]; ok {
-		return false
+	if e, ok := l.msgs[m.ID]; ok {
+		return e.dueAt.time(), false
 	}
-	e := &entry{id: m.ID, ref: m.Ref, sent: m.Sent, received: m.Received, dueAt: m.Received.Add(window), bulk: m.Bulk}
+	e := &entry{id: m.ID, ref: m.Ref, sent: stampOf(m.Sent), received: stampOf(m.Received),
+		dueAt: stampOf(m.Received.Add(window)), bulk: m.Bulk}
 	n := 0
 	for _, t := range m.Targets {
 		n += len(t.Items)
 	}
 	e.items = make([]*item, 0, n)
-	e.covered = make([]uint64, (n+63)/64)
+	if n > 64 {
+		e.more = make([]uint64, (n-64+63)/64)
+	}
 	for _, tg := range m.Targets {
 		t := l.target(tg.ID)
 		lag := l.o.Lag(tg.ID)
 		if lag > 0 {
-			at := m.Sent.Add(lag + l.o.Skew)
-			if at.After(e.coverableAt) {
-				e.coverableAt = at
-			}
-			if at.After(e.dueAt) {
-				e.dueAt = at
-			}
+			at := stampOf(m.Sent.Add(lag + l.o.Skew))
+			e.coverableAt = max(e.coverableAt, at)
+			e.dueAt = max(e.dueAt, at)
 		}
 		coveredAfter := m.Sent.Add(l.o.Skew + lag)
 		added := false
@@ -284,12 +312,12 @@ func (l *Ledger) Add(m Message) (settled bool) {
 			t.held++
 		}
 	}
-	e.open = len(e.items)
+	e.open = int32(len(e.items))
 	if e.open == 0 {
-		return true
+		return time.Time{}, true
 	}
 	l.msgs[m.ID] = e
-	return false
+	return e.dueAt.time(), false
 }
 
 // Observe applies an accepted invalidation to every held message and
@@ -309,11 +337,13 @@ func (l *Ledger) observe(v Invalidation, s *Submission) []string {
 	t.index.add(v, l.o.Now().Add(-l.o.Horizon), l.o.MaxRemembered)
 	var settled []string
 	lag := l.o.Lag(v.Target)
+	created := stampOf(v.Created)
+	margin := stamp(l.o.Skew + lag)
 	coverFor := func(e *entry) bool {
-		if s != nil && s.serves(e) && (e.coverableAt.IsZero() || !s.started.Before(e.coverableAt)) {
+		if s != nil && s.serves(e) && (e.coverableAt == 0 || stampOf(s.started) >= e.coverableAt) {
 			return true
 		}
-		return v.Created.After(e.sent.Add(l.o.Skew + lag))
+		return created > e.sent+margin
 	}
 	apply := func(it *item) {
 		k := 0

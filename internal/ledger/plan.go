@@ -36,6 +36,7 @@ func (l *Ledger) Plan(target string, all bool) Batch {
 	if t == nil {
 		return b
 	}
+	nowS := stampOf(now)
 	due := map[*entry]bool{}
 	type planned struct {
 		key    string
@@ -53,18 +54,18 @@ func (l *Ledger) Plan(target string, all bool) Batch {
 		}
 		var owners []string
 		anyDue, bulk := false, true
-		var window time.Duration
+		var window stamp
 		for _, w := range it.wanters {
 			e := w.e
-			if !all && !e.coverableAt.IsZero() && now.Before(e.coverableAt) {
+			if !all && e.coverableAt != 0 && nowS < e.coverableAt {
 				continue // a lagging producer's change may not be live yet
 			}
 			if window == 0 {
-				window = e.dueAt.Sub(e.received)
+				window = e.dueAt - e.received
 			}
 			owners = append(owners, e.id)
 			bulk = bulk && e.bulk
-			if all || !now.Before(e.dueAt) {
+			if all || nowS >= e.dueAt {
 				anyDue = true
 				due[e] = true
 			}
@@ -72,7 +73,7 @@ func (l *Ledger) Plan(target string, all bool) Batch {
 		if len(owners) == 0 {
 			continue
 		}
-		if !anyDue && t.index.latest(key).After(now.Add(-window)) {
+		if !anyDue && t.index.latest(key).After(now.Add(-time.Duration(window))) {
 			b.Deferred++
 			continue
 		}
@@ -191,13 +192,15 @@ func (l *Ledger) Hold(target string, until time.Time) {
 // Next returns when target should be planned next: the earliest due time
 // of a message with an item that is uncovered and not in flight, but not
 // before a Hold. ok is false when there is nothing to plan.
-func (l *Ledger) Next(target string) (at time.Time, ok bool) {
+func (l *Ledger) Next(target string) (time.Time, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	t := l.targets[target]
 	if t == nil {
 		return time.Time{}, false
 	}
+	var at stamp
+	ok := false
 	k := 0
 	for _, e := range t.queue {
 		if e.gone {
@@ -219,16 +222,20 @@ func (l *Ledger) Next(target string) (at time.Time, ok bool) {
 		}
 		t.queue[k] = e
 		k++
-		if schedulable && (!ok || e.dueAt.Before(at)) {
+		if schedulable && (!ok || e.dueAt < at) {
 			at, ok = e.dueAt, true
 		}
 	}
 	clear(t.queue[k:])
 	t.queue = t.queue[:k]
-	if ok && t.notBefore.After(at) {
-		at = t.notBefore
+	if !ok {
+		return time.Time{}, false
 	}
-	return at, ok
+	due := at.time()
+	if t.notBefore.After(due) {
+		due = t.notBefore
+	}
+	return due, true
 }
 
 // DueAt returns when a held message's items are due (zero if not held).
@@ -236,7 +243,7 @@ func (l *Ledger) DueAt(id string) time.Time {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if e := l.msgs[id]; e != nil {
-		return e.dueAt
+		return e.dueAt.time()
 	}
 	return time.Time{}
 }
@@ -266,11 +273,13 @@ func (l *Ledger) Stats(target string) Stats {
 			s.InFlight++
 		}
 	}
+	var oldest stamp
 	for _, e := range t.queue {
-		if !e.gone && (s.Oldest.IsZero() || e.received.Before(s.Oldest)) {
-			s.Oldest = e.received
+		if !e.gone && (oldest == 0 || e.received < oldest) {
+			oldest = e.received
 		}
 	}
+	s.Oldest = oldest.time()
 	if t.notBefore.After(now) {
 		s.NotBefore = t.notBefore
 	}
@@ -294,11 +303,11 @@ func (l *Ledger) Targets() []string {
 func (l *Ledger) Oldest(ids []string) time.Time {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	var first time.Time
+	var first stamp
 	for _, id := range ids {
-		if e := l.msgs[id]; e != nil && (first.IsZero() || e.received.Before(first)) {
+		if e := l.msgs[id]; e != nil && (first == 0 || e.received < first) {
 			first = e.received
 		}
 	}
-	return first
+	return first.time()
 }

@@ -286,12 +286,12 @@ func (w *Worker) take(m *consumer.Message, now time.Time) {
 			w.tenant(t.TenantID, t.DistributionID)
 		}
 	}
-	if w.led.Add(lm) {
+	due, settled := w.led.Add(lm)
+	if settled {
 		w.m.Settled.WithLabelValues(metrics.SettledArrival).Inc()
 		w.q.Delete(m.ID)
 		return
 	}
-	due := w.led.DueAt(m.ID)
 	for _, t := range lm.Targets {
 		w.touch(t.ID)
 		w.sched.Arm(t.ID, due)
