@@ -26,6 +26,9 @@ func TestConfigErrorsExit2(t *testing.T) {
 		{"unknown key in file", good + "windw: 2s\n", nil, "windw"},
 		{"unknown INVALIDATOR_ variable", good, []string{"INVALIDATOR_WINDW=2s"}, "INVALIDATOR_WINDW"},
 		{"empty allow-list", "queue_url: http://127.0.0.1:1/000000000000/q\ndistributions: []\n", nil, "distributions"},
+		{"queue_url and queues both", good + "queues:\n  - url: http://127.0.0.1:1/000000000000/other\n", nil, "queues"},
+		{"unknown lane", strings.Replace(good, "queue_url: http://127.0.0.1:1/000000000000/q", "queues:\n  - url: http://127.0.0.1:1/000000000000/q\n    lane: fast", 1), nil, "queues[0].lane"},
+		{"tenant without its distribution", good + "tenants:\n  - id: dt_2wjDZi3hD1ivOXf6rpZJO1AB\n", nil, "tenants[0].distribution"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := e2e.WriteConfig(t, tc.file)

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,6 +21,7 @@ import (
 
 	"github.com/acme/cf-invalidator/internal/cfsim"
 	"github.com/acme/cf-invalidator/internal/e2e"
+	"github.com/acme/cf-invalidator/internal/status"
 	"github.com/acme/cf-invalidator/internal/testenv"
 )
 
@@ -222,9 +225,17 @@ func runQuotaWorkers(t *testing.T, fq *testenv.Process, collapse string, ms []e2
 
 	// max_held 300 of 410 messages: neither worker can take the whole burst,
 	// so both share the distribution's quota whatever their start-up order.
-	ws := e2e.StartWorkers(t, 2, e2e.Config{QueueURL: queue, DLQURL: dlq, Window: "2s", Grace: "10s", Visibility: "30s",
+	cfg := e2e.Config{QueueURL: queue, DLQURL: dlq, Window: "2s", Grace: "10s", Visibility: "30s",
 		MaxHeld: 300, MaxBackoff: "10s", ViewMaxAge: "1s", ViewRefresh: "1s", MaxHold: "30m",
-		Distributions: []e2e.Dist{{ID: quotaDist, Collapse: collapse}}}, proxy.URL, sim.URL)
+		Distributions: []e2e.Dist{{ID: quotaDist, Collapse: collapse}}}
+	shot := os.Getenv(consoleScreenshotEnv)
+	if shot != "" && collapse == "never" {
+		cfg.AdminToken = "screenshot-token" // so the page shows its action controls
+	}
+	ws := e2e.StartWorkers(t, 2, cfg, proxy.URL, sim.URL)
+	if shot != "" && collapse == "never" {
+		screenshotQuotaBurst(t, ws, shot)
+	}
 
 	// The queue drains, and the proxy saw every message deleted.
 	e2e.WaitDrained(t, sq, queue, quotaBudget)
@@ -438,4 +449,49 @@ func checkSeed(t *testing.T, sim *cfsim.Server, ms []e2e.Msg, res seedResult) {
 	}
 	t.Logf("baseline: simulator outcomes %v; client saw %d quota refusals, %d SDK give-ups %v", st.Requests["CreateInvalidation"],
 		res.quota, res.gaveUp, res.errCode)
+}
+
+// consoleScreenshotEnv names a PNG file: with it set, TestQuotaBurst's
+// collapse=never run takes a full-page screenshot of the first worker's
+// console mid-burst (a relative path is taken from the repository root):
+//
+//	CONSOLE_SCREENSHOT=docs/console-quota-burst.png go test -run 'TestQuotaBurst/collapse=never' ./cmd/worker/
+const consoleScreenshotEnv = "CONSOLE_SCREENSHOT"
+
+// screenshotQuotaBurst waits until one of the workers holds part of the
+// burst back for CloudFront's in-progress quota with most of the 3,000 file
+// paths in progress (which of the two depends on who received first), then
+// screenshots that worker's console into path.
+func screenshotQuotaBurst(t *testing.T, ws []*e2e.Worker, path string) {
+	t.Helper()
+	if !filepath.IsAbs(path) {
+		path = filepath.Join(testenv.RepoRoot(t), path)
+	}
+	var held *e2e.Worker
+	e2e.Poll(t, quotaBudget, 250*time.Millisecond, "a worker holding the burst for quota with most of the quota in progress", func() (bool, string) {
+		var states []string
+		for _, w := range ws {
+			for _, d := range w.Status(t).Distributions {
+				if d.ID != quotaDist {
+					continue
+				}
+				quota := slices.ContainsFunc(d.Waiting, func(x status.Wait) bool { return x.Code == "quota" })
+				if quota && d.Quota.Files >= 2500 && d.Batch.Held > 0 {
+					held = w
+					return true, ""
+				}
+				states = append(states, fmt.Sprintf("%s: waiting %v, %d files in progress, %d messages held", w.Name, d.Waiting, d.Quota.Files, d.Batch.Held))
+			}
+		}
+		return false, strings.Join(states, "; ")
+	})
+	tab := e2e.Browser(t)
+	tab.Navigate(held.Base + "/")
+	tab.WaitAttr("#live-state", "data-state", "ok")
+	tab.WaitVisible(`[data-distribution="` + quotaDist + `"] [data-wait-code="quota"]`)
+	png := tab.Screenshot()
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		t.Fatalf("writing the console screenshot: %v", err)
+	}
+	t.Logf("console screenshot of %s mid-burst (%d bytes) written to %s", held.Name, len(png), path)
 }

@@ -213,6 +213,10 @@ type target struct {
 	historyDone, truncated bool
 	month                  time.Time // the month the history is for
 	sizer                  chan struct{}
+	// wake tells the target's loop that the active cadence may apply now
+	// (it became active, or has an own invalidation in progress), so an
+	// idle wait armed before does not hold completion tracking for a minute.
+	wake chan struct{}
 }
 
 type flight struct {
@@ -225,9 +229,21 @@ func New(o Options) *View {
 	o.defaults()
 	v := &View{o: o, lim: rate.NewLimiter(rate.Limit(o.ReadRate), o.ReadBurst), log: o.Logger, targets: map[string]*target{}}
 	for id, src := range o.Sources {
-		v.targets[id] = &target{id: id, src: src, byID: map[string]*Invalidation{}, sizer: make(chan struct{}, 1)}
+		v.targets[id] = newTarget(id, src)
 	}
 	return v
+}
+
+func newTarget(id string, src Source) *target {
+	return &target{id: id, src: src, byID: map[string]*Invalidation{}, sizer: make(chan struct{}, 1), wake: make(chan struct{}, 1)}
+}
+
+// wakeLocked nudges t's loop to re-read its cadence; callers hold v.mu.
+func (t *target) wakeLocked() {
+	select {
+	case t.wake <- struct{}{}:
+	default:
+	}
 }
 
 // Ensure adds target if the view does not know it (a distribution the
@@ -242,7 +258,7 @@ func (v *View) Ensure(id string) bool {
 	if v.o.NewSource == nil {
 		return false
 	}
-	t := &target{id: id, src: v.o.NewSource(id), byID: map[string]*Invalidation{}, sizer: make(chan struct{}, 1)}
+	t := newTarget(id, v.o.NewSource(id))
 	v.targets[id] = t
 	if v.runCtx != nil {
 		ctx := v.runCtx
@@ -286,12 +302,22 @@ func (v *View) loop(ctx context.Context, t *target) {
 		log.Warn("cloudfront view: first refresh failed; retrying on the usual cadence", zap.Error(err))
 	}
 	v.history(ctx, t, log)
-	timer := time.NewTimer(v.interval(t))
+	armed := time.Now() // the wait for the next refresh began
+	due := armed.Add(v.interval(t))
+	timer := time.NewTimer(time.Until(due))
 	defer timer.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-t.wake:
+			// Active now: the next refresh is due an active interval after
+			// the wait began, if that is sooner than the idle wait's end.
+			if at := armed.Add(v.interval(t)); at.Before(due) {
+				due = at
+				timer.Reset(max(0, time.Until(due)))
+			}
+			continue
 		case <-timer.C:
 		}
 		if err := v.refreshShared(ctx, t); err != nil && ctx.Err() == nil {
@@ -300,7 +326,9 @@ func (v *View) loop(ctx context.Context, t *target) {
 		if month := monthOf(v.o.Now()); v.monthChanged(t, month) {
 			v.history(ctx, t, log)
 		}
-		timer.Reset(v.interval(t))
+		armed = time.Now()
+		due = armed.Add(v.interval(t))
+		timer.Reset(time.Until(due))
 	}
 }
 
@@ -329,6 +357,9 @@ func (v *View) SetActive(target string, active bool) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if t := v.targets[target]; t != nil {
+		if active && !t.active {
+			t.wakeLocked()
+		}
 		t.active = active
 	}
 }
@@ -586,6 +617,8 @@ func (v *View) Submitted(inv Invalidation) bool {
 	if r := t.byID[inv.ID]; r.Done() && r.Completed.IsZero() {
 		r.Completed = now
 		evs = append(evs, event{completed: true, inv: *r})
+	} else if !r.Done() {
+		t.wakeLocked() // an own invalidation in progress: track its completion on the active cadence
 	}
 	v.mu.Unlock()
 	v.emit(evs)

@@ -361,7 +361,7 @@ func TestCadenceActiveAndIdle(t *testing.T) {
 		synctest.Wait()
 		idle, _ := src.counts()
 		v.SetActive("E1", true)
-		time.Sleep(time.Minute) // the idle timer is armed first: one minute
+		time.Sleep(time.Minute) // active from the next active slot on (TestActivationCutsTheIdleWait)
 		synctest.Wait()
 		before, _ := src.counts()
 		time.Sleep(time.Minute)
@@ -373,6 +373,65 @@ func TestCadenceActiveAndIdle(t *testing.T) {
 		}
 		if after-before != 12 {
 			t.Fatalf("active: %d lists a minute, want 12", after-before)
+		}
+	})
+}
+
+// TestActivationCutsTheIdleWait: a target idle at its last refresh waits
+// the idle interval (a minute) for the next. When the worker then holds
+// messages for it (SetActive) or submits an invalidation to it, the active
+// cadence applies at once, counted from the last refresh: completion
+// tracking and the in-progress count (which a tenant's pool mates read)
+// must not lag CloudFront by up to a minute.
+func TestActivationCutsTheIdleWait(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		src := &fakeSource{}
+		rec := &recorder{}
+		v := newTestView(src, rec, Options{})
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { v.Run(ctx); close(done) }()
+		defer func() { cancel(); <-done }()
+		synctest.Wait() // first refresh and history: idle, next refresh in a minute
+		start, _ := src.counts()
+
+		// Active 2 s into the idle wait: the next refresh comes 5 s after
+		// the last one, then every 5 s.
+		time.Sleep(2 * time.Second)
+		v.SetActive("E1", true)
+		time.Sleep(3*time.Second - time.Millisecond)
+		synctest.Wait()
+		if n, _ := src.counts(); n != start {
+			t.Fatalf("%d refreshes before the active interval passed, want none", n-start)
+		}
+		time.Sleep(time.Millisecond)
+		synctest.Wait()
+		if n, _ := src.counts(); n != start+1 {
+			t.Fatalf("%d refreshes 5 s after the last, want 1", n-start)
+		}
+		time.Sleep(5 * time.Second)
+		synctest.Wait()
+		if n, _ := src.counts(); n != start+2 {
+			t.Fatalf("%d refreshes 10 s after the last idle one, want 2", n-start)
+		}
+
+		// Idle again (at the next refresh the wait is a minute), then an own
+		// invalidation: its completion is seen within the active interval.
+		v.SetActive("E1", false)
+		time.Sleep(5 * time.Second)
+		synctest.Wait() // this refresh arms the idle wait
+		created := time.Now()
+		v.Submitted(Invalidation{Target: "E1", ID: "I1", Created: created, Status: "InProgress", Items: []string{"/a"}})
+		src.add(detail("I1", created, "InProgress", "cfinv1-x", "/a"))
+		time.Sleep(time.Second)
+		src.complete("I1")
+		time.Sleep(4 * time.Second)
+		synctest.Wait()
+		if _, got := rec.ids(); !slices.Equal(got, []string{"I1"}) {
+			t.Fatalf("completed own invalidation reported %q 5 s after the last refresh, want I1 (not after the idle minute)", got)
+		}
+		if f, _ := v.InProgress("E1"); f != 0 {
+			t.Fatalf("%d files still counted in progress after the completion was listed", f)
 		}
 	})
 }

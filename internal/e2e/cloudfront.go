@@ -63,9 +63,22 @@ func createDistribution(t testing.TB, c *cloudfront.Client, ref, comment string,
 // ([FromAudit]) or from CloudFront's API ([ListInvalidations]).
 type Invalidation struct {
 	Dist, ID string
-	Status   string    // as CloudFront shows it; "" from the audit
-	Created  time.Time // CloudFront's CreateTime: when it was accepted
-	Items    []string  // paths and #tags
+	// Tenant is the distribution tenant it was created for (the
+	// simulator's audit), "" for the distribution's own; Dist is then the
+	// tenant's distribution, whose in-progress limits it counts against.
+	Tenant  string
+	Status  string    // as CloudFront shows it; "" from the audit
+	Created time.Time // CloudFront's CreateTime: when it was accepted
+	Items   []string  // paths and #tags
+}
+
+// Target is what the invalidation was created for: its tenant, else its
+// distribution. Messages are justified, covered and grouped by target.
+func (inv Invalidation) Target() string {
+	if inv.Tenant != "" {
+		return inv.Tenant
+	}
+	return inv.Dist
 }
 
 // ListInvalidations returns every invalidation of distID with its items
@@ -190,11 +203,12 @@ func LogInvalidations(t testing.TB, what string, invs []Invalidation) {
 	}
 }
 
-// ByDist groups invalidations by distribution.
+// ByDist groups invalidations by target ([Invalidation.Target]): by
+// distribution, a tenant's apart from its distribution's.
 func ByDist(invs []Invalidation) map[string][]Invalidation {
 	out := map[string][]Invalidation{}
 	for _, inv := range invs {
-		out[inv.Dist] = append(out[inv.Dist], inv)
+		out[inv.Target()] = append(out[inv.Target()], inv)
 	}
 	return out
 }

@@ -17,33 +17,36 @@ import (
 // harness ([Config.YAML]); http_addr is not here because [StartWorker]
 // picks a free port for /metrics itself.
 type Config struct {
-	QueueURL              string  `yaml:"queue_url,omitempty"`
-	DLQURL                string  `yaml:"dead_letter_queue_url,omitempty"`
-	Window                string  `yaml:"window,omitempty"`
-	Grace                 string  `yaml:"shutdown_grace,omitempty"`
-	Pollers               int     `yaml:"pollers,omitempty"`
-	Visibility            string  `yaml:"visibility_timeout,omitempty"`
-	MaxHeld               int     `yaml:"max_held,omitempty"`
-	AllowAllDistributions bool    `yaml:"allow_all_distributions,omitempty"`
-	SubmitConcurrency     int     `yaml:"submit_concurrency,omitempty"`
-	MaxBackoff            string  `yaml:"retry_max_backoff,omitempty"`
-	MaxPathsPerMessage    int     `yaml:"max_paths_per_message,omitempty"`
-	LogLevel              string  `yaml:"log_level,omitempty"`
-	QuotaReserveFiles     *int    `yaml:"quota_reserve_files,omitempty"`
-	QuotaReserveWildcards *int    `yaml:"quota_reserve_wildcards,omitempty"`
-	ViewMaxAge            string  `yaml:"view_max_age,omitempty"`
-	ViewRefresh           string  `yaml:"view_refresh,omitempty"`
-	ViewIdleRefresh       string  `yaml:"view_idle_refresh,omitempty"`
-	CloudFrontReadRate    float64 `yaml:"cloudfront_read_rate,omitempty"`
-	ClockSkewMargin       string  `yaml:"clock_skew_margin,omitempty"`
-	FlushJitter           string  `yaml:"flush_jitter,omitempty"`
-	AdminToken            string  `yaml:"admin_token,omitempty"`
-	MaxHold               string  `yaml:"max_hold,omitempty"`
-	FreePathsPerMonth     *int    `yaml:"free_paths_per_month,omitempty"`
-	MonthlyBudgetUSD      float64 `yaml:"monthly_budget_usd,omitempty"`
-	PauseWhenOverBudget   bool    `yaml:"pause_when_over_budget,omitempty"`
-	TrackCompletion       *bool   `yaml:"track_completion,omitempty"`
-	Distributions         []Dist  `yaml:"distributions,omitempty"`
+	QueueURL              string   `yaml:"queue_url,omitempty"`
+	DLQURL                string   `yaml:"dead_letter_queue_url,omitempty"`
+	Queues                []Queue  `yaml:"queues,omitempty"`
+	Window                string   `yaml:"window,omitempty"`
+	Lanes                 *Lanes   `yaml:"lanes,omitempty"`
+	Grace                 string   `yaml:"shutdown_grace,omitempty"`
+	Pollers               int      `yaml:"pollers,omitempty"`
+	Visibility            string   `yaml:"visibility_timeout,omitempty"`
+	MaxHeld               int      `yaml:"max_held,omitempty"`
+	AllowAllDistributions bool     `yaml:"allow_all_distributions,omitempty"`
+	SubmitConcurrency     int      `yaml:"submit_concurrency,omitempty"`
+	MaxBackoff            string   `yaml:"retry_max_backoff,omitempty"`
+	MaxPathsPerMessage    int      `yaml:"max_paths_per_message,omitempty"`
+	LogLevel              string   `yaml:"log_level,omitempty"`
+	QuotaReserveFiles     *int     `yaml:"quota_reserve_files,omitempty"`
+	QuotaReserveWildcards *int     `yaml:"quota_reserve_wildcards,omitempty"`
+	ViewMaxAge            string   `yaml:"view_max_age,omitempty"`
+	ViewRefresh           string   `yaml:"view_refresh,omitempty"`
+	ViewIdleRefresh       string   `yaml:"view_idle_refresh,omitempty"`
+	CloudFrontReadRate    float64  `yaml:"cloudfront_read_rate,omitempty"`
+	ClockSkewMargin       string   `yaml:"clock_skew_margin,omitempty"`
+	FlushJitter           string   `yaml:"flush_jitter,omitempty"`
+	AdminToken            string   `yaml:"admin_token,omitempty"`
+	MaxHold               string   `yaml:"max_hold,omitempty"`
+	FreePathsPerMonth     *int     `yaml:"free_paths_per_month,omitempty"`
+	MonthlyBudgetUSD      float64  `yaml:"monthly_budget_usd,omitempty"`
+	PauseWhenOverBudget   bool     `yaml:"pause_when_over_budget,omitempty"`
+	TrackCompletion       *bool    `yaml:"track_completion,omitempty"`
+	Distributions         []Dist   `yaml:"distributions,omitempty"`
+	Tenants               []Tenant `yaml:"tenants,omitempty"`
 
 	// Extra is raw YAML appended to the file at the top level, for keys
 	// this struct does not know.
@@ -65,6 +68,33 @@ type Dist struct {
 	MonthlyBudgetUSD float64    `yaml:"monthly_budget_usd,omitempty"`
 	CollapseMinDepth *int       `yaml:"collapse_min_depth,omitempty"`
 	OriginLag        string     `yaml:"origin_lag,omitempty"`
+}
+
+// Queue is one entry of queues[] (instead of queue_url).
+type Queue struct {
+	URL     string `yaml:"url"`
+	Lane    string `yaml:"lane,omitempty"` // live (default) or bulk
+	Pollers int    `yaml:"pollers,omitempty"`
+	DLQURL  string `yaml:"dead_letter_queue_url,omitempty"`
+}
+
+// Lanes is lanes: each lane's settings, left out when nil.
+type Lanes struct {
+	Live *Lane `yaml:"live,omitempty"`
+	Bulk *Lane `yaml:"bulk,omitempty"`
+}
+
+// Lane is lanes.live or lanes.bulk.
+type Lane struct {
+	Window        string `yaml:"window,omitempty"`
+	CollapseAbove *int   `yaml:"collapse_above,omitempty"`
+}
+
+// Tenant is one entry of tenants[]: a distribution tenant of Distribution.
+type Tenant struct {
+	ID           string   `yaml:"id"`
+	Aliases      []string `yaml:"aliases,omitempty"`
+	Distribution string   `yaml:"distribution"`
 }
 
 // S3Source is one entry of distributions[].s3.

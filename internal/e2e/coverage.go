@@ -65,8 +65,9 @@ func Uncovered(want, submitted []string) []string {
 	return out
 }
 
-// CheckCoverage fails the test unless, per distribution, the union of the
-// accepted invalidations covers every item of every message.
+// CheckCoverage fails the test unless, per target (a distribution, a
+// tenant apart from its distribution), the union of the accepted
+// invalidations covers every item of every message.
 func CheckCoverage(t testing.TB, ms []Msg, invs []Invalidation) {
 	t.Helper()
 	byDist := ByDist(invs)
@@ -92,7 +93,7 @@ func CoveredAt(ms []Msg, invs []Invalidation) Timeline {
 	for i, m := range ms {
 		var union []string
 		for _, e := range sorted {
-			if e.Dist != m.Dist {
+			if e.Target() != m.Target() {
 				continue
 			}
 			union = append(union, e.Items...)

@@ -20,6 +20,12 @@ type Want struct {
 	// SentTimestamp and no later than the delete.
 	Dist  string
 	Items []string
+	// Tenant, when set, is the distribution tenant (of Dist) the message
+	// named: its items must be covered by that tenant's invalidations
+	// (CreateInvalidationForDistributionTenant), which clear the tenant's
+	// cache only — neither the distribution's own invalidations nor a
+	// sibling tenant's count.
+	Tenant string
 	// DeadLettered: the message, or the part of it the worker rejected, must
 	// be in the dead-letter queue — a copy whose invalidator.source_message_id
 	// names the message, sent no later than the delete. With no Items the
@@ -93,7 +99,8 @@ type Justification struct {
 //
 //   - wants[M] exists (the test expected M to be deleted), and
 //   - unless it is Ignore'd: for every item, some invalidation of
-//     wants[M].Dist holds an item that [Covers] it, created after M's
+//     wants[M]'s target (its Tenant if set, else its Dist: see
+//     [Invalidation.Target]) holds an item that [Covers] it, created after M's
 //     SentTimestamp and no later than the delete; and, if DeadLettered, a
 //     copy in dlq names M as its source and was sent no later than the
 //     delete.
@@ -111,10 +118,10 @@ type Justification struct {
 // the check would be incomplete, which is a violation too.
 func Justify(rec Record, wants Wants, invs []Invalidation, dlq []Message) Justification {
 	var j Justification
-	byDist := map[string][]*indexedInv{}
+	byDist := map[string][]*indexedInv{} // by target: a tenant's invalidations apart from its distribution's
 	for i := range invs {
 		x := index(&invs[i])
-		byDist[x.inv.Dist] = append(byDist[x.inv.Dist], x)
+		byDist[x.inv.Target()] = append(byDist[x.inv.Target()], x)
 	}
 	var all []*indexedInv
 	for _, xs := range byDist {
@@ -181,12 +188,13 @@ func Justify(rec Record, wants Wants, invs []Invalidation, dlq []Message) Justif
 					copyOK = false
 				}
 			}
+			target := w.target()
 			for _, item := range w.Items {
-				if justified(byDist[w.Dist], item, sent, at) {
+				if justified(byDist[target], item, sent, at) {
 					continue
 				}
 				v := Violation{MessageID: id, Item: item, Sent: sent, DeletedAt: at}
-				explain(&v, w.Dist, byDist[w.Dist], all)
+				explain(&v, target, w.Tenant != "", byDist[target], all)
 				j.Violations = append(j.Violations, v)
 				itemsOK = false
 			}
@@ -211,6 +219,15 @@ func Justify(rec Record, wants Wants, invs []Invalidation, dlq []Message) Justif
 			Problem: "never deleted through the proxy: the check is incomplete for it"})
 	}
 	return j
+}
+
+// target is the key of the invalidations that may justify the want: its
+// tenant's, else its distribution's (as [Invalidation.Target]).
+func (w Want) target() string {
+	if w.Tenant != "" {
+		return w.Tenant
+	}
+	return w.Dist
 }
 
 // CheckDeletesJustified fails the test for every violation [Justify] finds,
@@ -304,7 +321,9 @@ func justified(invs []*indexedInv, item string, sent, deletedAt time.Time) bool 
 }
 
 // explain fills in why item was not justified and the closest candidate.
-func explain(v *Violation, dist string, invs, all []*indexedInv) {
+// dist is the target whose invalidations were looked at; tenant says it is
+// a distribution tenant.
+func explain(v *Violation, dist string, tenant bool, invs, all []*indexedInv) {
 	from := notBefore(v.Sent)
 	var before, after *Invalidation // covering, created too early (latest) / too late (earliest)
 	for _, x := range invs {
@@ -338,9 +357,12 @@ func explain(v *Violation, dist string, invs, all []*indexedInv) {
 	default:
 		v.Problem = fmt.Sprintf("no accepted invalidation of %s (%d) covers it", dist, len(invs))
 		for _, x := range all {
-			if x.inv.Dist != dist && x.covers(v.Item) {
+			if x.inv.Target() != dist && x.covers(v.Item) {
 				v.Candidate = x.inv
 				v.Why = "covered only by an invalidation of another distribution"
+				if tenant || x.inv.Tenant != "" {
+					v.Why = "covered only by an invalidation of another target (a distribution and its tenants invalidate apart)"
+				}
 				return
 			}
 		}

@@ -76,6 +76,12 @@ func TestJustify(t *testing.T) {
 	inv := func(id string, dist string, createdMs float64, items ...string) Invalidation {
 		return Invalidation{Dist: dist, ID: id, Created: at(createdMs), Items: items}
 	}
+	const tenant, sibling = "dt_a", "dt_b"
+	tenantInv := func(id, tenant string, createdMs float64, items ...string) Invalidation {
+		i := inv(id, d, createdMs, items...)
+		i.Tenant = tenant
+		return i
+	}
 	dlqCopy := func(source, body string, sentMs float64) Message {
 		return Message{ID: "copy-of-" + source, Body: body, Sent: at(sentMs).Truncate(time.Millisecond),
 			Attrs: map[string]string{consumer.AttrSourceMessageID: source}}
@@ -162,6 +168,33 @@ func TestJustify(t *testing.T) {
 			wants: Wants{"m1": {Dist: d, Items: []string{"/a"}}},
 			invs:  []Invalidation{inv("I1", other, 1500, "/a")},
 			want:  []string{"no accepted invalidation of EDIST (0)", "another distribution"},
+		},
+		{
+			name:  "a tenant's message covered by the tenant's invalidation",
+			rec:   record(msgTimes{"m1": {100, []float64{2000}}}),
+			wants: Wants{"m1": {Dist: d, Tenant: tenant, Items: []string{"/a", "/b"}}},
+			invs:  []Invalidation{tenantInv("I1", tenant, 1500, "/a"), tenantInv("I2", tenant, 1600, "/b")},
+		},
+		{
+			name:  "a tenant's message covered only by its distribution's own invalidation",
+			rec:   record(msgTimes{"m1": {100, []float64{2000}}}),
+			wants: Wants{"m1": {Dist: d, Tenant: tenant, Items: []string{"/a"}}},
+			invs:  []Invalidation{inv("I1", d, 1500, "/a")},
+			want:  []string{"no accepted invalidation of dt_a (0)", "invalidation I1 of EDIST", "another target"},
+		},
+		{
+			name:  "a tenant's message covered only by a sibling tenant's invalidation",
+			rec:   record(msgTimes{"m1": {100, []float64{2000}}}),
+			wants: Wants{"m1": {Dist: d, Tenant: tenant, Items: []string{"/a"}}},
+			invs:  []Invalidation{tenantInv("I1", sibling, 1500, "/a")},
+			want:  []string{"no accepted invalidation of dt_a (0)", "another target"},
+		},
+		{
+			name:  "a distribution's message covered only by a tenant's invalidation",
+			rec:   record(msgTimes{"m1": {100, []float64{2000}}}),
+			wants: Wants{"m1": {Dist: d, Items: []string{"/a"}}},
+			invs:  []Invalidation{tenantInv("I1", tenant, 1500, "/a")},
+			want:  []string{"no accepted invalidation of EDIST (0)", "another target"},
 		},
 		{
 			name:  "a delete the test did not expect",

@@ -14,6 +14,18 @@ type Msg struct {
 	Dist  string   // distribution id the items belong to
 	Body  string   // what is sent
 	Items []string // normalized items that must be covered
+	// Tenant is the distribution tenant (of Dist) the message names, ""
+	// for none: its items must be covered by the tenant's invalidations.
+	Tenant string
+}
+
+// Target is the key its items are covered under: Tenant, else Dist (see
+// [Invalidation.Target]).
+func (m Msg) Target() string {
+	if m.Tenant != "" {
+		return m.Tenant
+	}
+	return m.Dist
 }
 
 // V1 builds a v1 body naming the distribution by id ("distribution_id") or,
@@ -47,13 +59,15 @@ func Bodies(ms []Msg) []string {
 	return out
 }
 
-// WantByDist is the union of the messages' items per distribution.
+// WantByDist is the union of the messages' items per target ([Msg.Target]:
+// per distribution, a tenant's apart).
 func WantByDist(ms []Msg) map[string][]string {
 	out := map[string][]string{}
 	for _, m := range ms {
+		k := m.Target()
 		for _, p := range m.Items {
-			if !slices.Contains(out[m.Dist], p) {
-				out[m.Dist] = append(out[m.Dist], p)
+			if !slices.Contains(out[k], p) {
+				out[k] = append(out[k], p)
 			}
 		}
 	}
@@ -67,7 +81,7 @@ func SendMessages(t testing.TB, c *sqs.Client, queueURL string, ms []Msg) Wants 
 	ids := SendBodies(t, c, queueURL, Bodies(ms))
 	wants := Wants{}
 	for i, id := range ids {
-		wants[id] = Want{Dist: ms[i].Dist, Items: ms[i].Items}
+		wants[id] = Want{Dist: ms[i].Dist, Tenant: ms[i].Tenant, Items: ms[i].Items}
 	}
 	return wants
 }

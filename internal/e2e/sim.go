@@ -79,7 +79,7 @@ func (h *CountingHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func FromAudit(entries []cfsim.AuditEntry) []Invalidation {
 	out := make([]Invalidation, len(entries))
 	for i, e := range entries {
-		out[i] = Invalidation{Dist: e.Distribution, ID: e.ID, Created: e.Time, Items: slices.Clone(e.Paths)}
+		out[i] = Invalidation{Dist: e.Distribution, Tenant: e.Tenant, ID: e.ID, Created: e.Time, Items: slices.Clone(e.Paths)}
 	}
 	slices.SortStableFunc(out, func(a, b Invalidation) int { return a.Created.Compare(b.Created) })
 	return out
@@ -116,7 +116,8 @@ func ParseAudit(t testing.TB, audit *testenv.SyncBuffer, sim *cfsim.Server) []In
 // simulator that completes each after completeAfter: when each was
 // accepted, the invalidations of its distribution accepted in the
 // completeAfter before it (and it) held at most CloudFront's 3,000 file
-// paths and 15 wildcards in progress.
+// paths and 15 wildcards in progress. A tenant's invalidations count with
+// their distribution's (Dist), as the simulator pools them.
 func CheckInProgressLimits(t testing.TB, invs []Invalidation, completeAfter time.Duration) {
 	t.Helper()
 	maxFiles, maxWild := 0, 0

@@ -63,6 +63,7 @@ type SQSProxy struct {
 	ops           map[string]int         // operation → requests
 	receiptToID   map[string]string      // receipt handle → MessageId
 	receivedBy    map[string]int         // MessageId → deliveries seen
+	receivedAt    map[string]time.Time   // MessageId → when its first delivery's ReceiveMessage answered
 	sent          map[string]time.Time   // MessageId → SentTimestamp
 	bodies        map[string]string      // MessageId → body
 	deletedAt     map[string][]time.Time // MessageId → times of successful deletes
@@ -83,7 +84,7 @@ func NewSQSProxy(t testing.TB, target string, o ProxyOptions) *SQSProxy {
 		t.Fatalf("sqs proxy target %q: %v", target, err)
 	}
 	p := &SQSProxy{
-		ops: map[string]int{}, receiptToID: map[string]string{}, receivedBy: map[string]int{},
+		ops: map[string]int{}, receiptToID: map[string]string{}, receivedBy: map[string]int{}, receivedAt: map[string]time.Time{},
 		sent: map[string]time.Time{}, bodies: map[string]string{}, deletedAt: map[string][]time.Time{},
 	}
 	rp := &httputil.ReverseProxy{
@@ -198,9 +199,13 @@ func (p *SQSProxy) response(resp *http.Response) error {
 			p.problems = append(p.problems, fmt.Sprintf("ReceiveMessage response: %v: %.200s", err, body))
 			return nil
 		}
+		now := time.Now()
 		for _, m := range out.Messages {
 			p.receiptToID[m.ReceiptHandle] = m.MessageId
 			p.receivedBy[m.MessageId]++
+			if _, ok := p.receivedAt[m.MessageId]; !ok {
+				p.receivedAt[m.MessageId] = now
+			}
 			p.bodies[m.MessageId] = m.Body
 			ms, err := strconv.ParseInt(m.Attributes["SentTimestamp"], 10, 64)
 			if err != nil {
@@ -250,6 +255,7 @@ func (p *SQSProxy) deletedLocked(receipt string, at time.Time) {
 type Record struct {
 	Ops           map[string]int         // operation → requests
 	ReceivedBy    map[string]int         // MessageId → deliveries
+	ReceivedAt    map[string]time.Time   // MessageId → when its first delivery's answer passed the proxy
 	Sent          map[string]time.Time   // MessageId → SentTimestamp (millisecond resolution)
 	Bodies        map[string]string      // MessageId → body
 	DeletedAt     map[string][]time.Time // MessageId → when each successful delete reached the proxy
@@ -266,7 +272,7 @@ func (p *SQSProxy) Snapshot() Record {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	s := Record{
-		Ops: map[string]int{}, ReceivedBy: map[string]int{}, Sent: map[string]time.Time{}, Bodies: map[string]string{},
+		Ops: map[string]int{}, ReceivedBy: map[string]int{}, ReceivedAt: map[string]time.Time{}, Sent: map[string]time.Time{}, Bodies: map[string]string{},
 		DeletedAt:    map[string][]time.Time{},
 		FirstReceive: p.firstReceive, LastDelete: p.lastDelete,
 		UnknownDelete: p.unknownDelete, FailedDelete: p.failedDelete,
@@ -277,6 +283,9 @@ func (p *SQSProxy) Snapshot() Record {
 	}
 	for k, v := range p.receivedBy {
 		s.ReceivedBy[k] = v
+	}
+	for k, v := range p.receivedAt {
+		s.ReceivedAt[k] = v
 	}
 	for k, v := range p.sent {
 		s.Sent[k] = v

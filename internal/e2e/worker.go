@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/acme/cf-invalidator/internal/status"
 	"github.com/acme/cf-invalidator/internal/testenv"
 )
 
@@ -242,4 +243,29 @@ func HasRow(out, name string, cells ...string) bool {
 		}
 	}
 	return false
+}
+
+// Status fetches the worker's GET /api/status (the console's snapshot).
+func (w *Worker) Status(t testing.TB) status.Snapshot {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	s, _, err := status.Fetch(ctx, &http.Client{Timeout: 5 * time.Second}, w.Base)
+	if err != nil {
+		t.Fatalf("%s: GET /api/status: %v", w.Name, err)
+	}
+	return s
+}
+
+// QueueStatus is the snapshot's entry of queueURL; the test fails when the
+// worker does not list it.
+func QueueStatus(t testing.TB, s status.Snapshot, queueURL string) status.Queue {
+	t.Helper()
+	for _, q := range s.Queues {
+		if q.URL == queueURL {
+			return q
+		}
+	}
+	t.Fatalf("the worker's status lists no queue %s", queueURL)
+	return status.Queue{}
 }

@@ -25,6 +25,7 @@ func (w *Worker) flush(target string) {
 		w.log.Warn("cloudfront view unavailable; submitting on what this process knows (a replica's invalidations may be paid for again)",
 			zap.String("distribution", target), zap.Error(err))
 	}
+	w.freshPool(target)
 	b := w.led.Plan(target, w.draining.Load())
 	if b.Deferred > 0 {
 		w.m.Deferred.Add(float64(b.Deferred))
@@ -171,17 +172,51 @@ func (w *Worker) parentOf(target string) (string, bool) {
 	return p, ok
 }
 
-// room is what pool may still take: CloudFront's limits less what is in
-// progress for the distribution and each of its tenants, less what this
-// process has on its way, less the reserve.
-func (w *Worker) room(pool string) policy.Room {
+// members are the targets whose in-progress paths count against pool's
+// limits: the distribution and each of its tenants.
+func (w *Worker) members(pool string) []string {
 	members := []string{pool}
 	w.mu.Lock()
+	defer w.mu.Unlock()
 	for t, p := range w.o.Tenants {
 		if p == pool {
 			members = append(members, t)
 		}
 	}
+	return members
+}
+
+// freshPool refreshes, like the flush does target's, the views of
+// target's pool mates (its distribution and sibling tenants, or a
+// distribution's tenants) that count paths in progress: room sums them,
+// and a mate with no work of its own is refreshed only on the idle
+// cadence (view_idle_refresh, a minute), so an invalidation of it that
+// CloudFront completed long ago would go on holding the pool's room and
+// the target's work with it. Mates with nothing in progress are left to
+// their cadence: they free no room, and refreshing every tenant of a
+// large distribution on every flush would spend the read rate.
+func (w *Worker) freshPool(target string) {
+	for _, m := range w.members(w.pool(target)) {
+		if m == target {
+			continue
+		}
+		if files, wild := w.view.InProgress(m); files+wild == 0 {
+			continue
+		}
+		if err := w.view.Fresh(w.ctx, m, w.o.ViewMaxAge); err != nil && w.ctx.Err() == nil {
+			w.st.errored("cloudfront:view", err)
+			w.log.Warn("cloudfront view of a distribution or tenant sharing the in-progress limits unavailable; counting what it last showed",
+				zap.String("distribution", target), zap.String("shares_with", m), zap.Error(err))
+		}
+	}
+}
+
+// room is what pool may still take: CloudFront's limits less what is in
+// progress for the distribution and each of its tenants, less what this
+// process has on its way, less the reserve.
+func (w *Worker) room(pool string) policy.Room {
+	members := w.members(pool)
+	w.mu.Lock()
 	pend := w.pending[pool]
 	w.mu.Unlock()
 	files, wild := 0, 0
