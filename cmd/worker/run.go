@@ -224,6 +224,11 @@ func viewOptions(cfg config.Config, cf *cloudfront.Client, m *metrics.Metrics, l
 	}
 	for _, t := range cfg.Tenants {
 		o.Sources[t.ID] = cfview.Tenant(cf, t.ID)
+		if _, listed := o.Sources[t.Distribution]; !listed {
+			// Read, never invalidated: its in-progress paths share the
+			// tenant's limits.
+			o.Sources[t.Distribution] = cfview.Distribution(cf, t.Distribution)
+		}
 	}
 	if cfg.AllowAllDistributions {
 		o.NewSource = func(id string) cfview.Source { return cfview.Distribution(cf, id) }

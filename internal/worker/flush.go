@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"slices"
 	"sync"
 	"time"
 
@@ -245,7 +246,15 @@ func (w *Worker) reserve(c claim, sign int) {
 
 // estimate assesses the month over every distribution the view knows.
 func (w *Worker) estimate() cost.Estimate {
-	targets := w.view.Targets()
+	// The allow-listed targets and any other the worker met
+	// (allow_all_distributions); a tenant's distribution the view reads only
+	// for the shared limits is not the worker's spend.
+	targets := slices.Clone(w.o.Targets)
+	for _, t := range w.led.Targets() {
+		if !slices.Contains(targets, t) {
+			targets = append(targets, t)
+		}
+	}
 	usages := make([]cost.Usage, 0, len(targets))
 	for _, t := range targets {
 		s := w.view.Spend(t)
