@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -48,8 +49,10 @@ func (w *Worker) rearm(target string) {
 // the pool's headroom, and whether it counts as bulk work.
 type claim struct {
 	policy.Room
-	pool string
-	bulk bool
+	target string
+	paths  int // billed if CloudFront accepts it
+	pool   string
+	bulk   bool
 }
 
 // submitBatch turns a plan into requests — live items first, then items
@@ -75,7 +78,11 @@ func (w *Worker) submitBatch(target string, b ledger.Batch) {
 	}
 	pool := w.pool(target)
 	room := w.room(pool)
-	est, ok := w.estimate().Targets[target]
+	// From the estimate to the last claim below, no other flush judges a
+	// budget: what this one sends is under way before the next one looks.
+	w.budgetMu.Lock()
+	defer w.budgetMu.Unlock()
+	est, ok := w.estimate(true).Targets[target]
 	if !ok { // the view cannot read this target: no figure to judge a budget on
 		est = cost.TargetEstimate{State: cost.Unknown, Remaining: 0}
 		if w.o.Cost.MonthlyBudgetUSD <= 0 && w.o.Cost.DistributionBudgetUSD[target] <= 0 {
@@ -127,7 +134,8 @@ func (w *Worker) submitBatch(target string, b ledger.Batch) {
 					zap.Int("room_files", rr.Files), zap.Int("room_wildcards", rr.Wildcards),
 					zap.Bool("forced_by_max_hold", d.Forced), zap.String("budget", est.State.String()))
 			}
-			c := claim{Room: policy.Room{Files: d.Submit.Files(), Wildcards: d.Submit.Wildcards()}, pool: pool, bulk: asBulk}
+			c := claim{Room: policy.Room{Files: d.Submit.Files(), Wildcards: d.Submit.Wildcards()},
+				target: target, paths: len(d.Submit.Paths), pool: pool, bulk: asBulk}
 			room.Files, room.Wildcards = room.Files-c.Files, room.Wildcards-c.Wildcards
 			if est.Remaining >= 0 {
 				est.Remaining = max(0, est.Remaining-len(d.Submit.Paths))
@@ -230,10 +238,17 @@ func (w *Worker) room(pool string) policy.Room {
 
 // reserve adds (sign 1) or removes (sign -1) a request's paths to what is
 // on its way to CloudFront for its pool, so concurrent requests do not take
-// the same headroom.
+// the same headroom, and to what is under way for its target, so they do
+// not spend the same budget. An accepted request is removed only after the
+// view records it (accepted): counted twice for a moment, never not at all.
 func (w *Worker) reserve(c claim, sign int) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if u := w.underway[c.target] + sign*c.paths; u > 0 {
+		w.underway[c.target] = u
+	} else {
+		delete(w.underway, c.target)
+	}
 	p := w.pending[c.pool]
 	p.Files += sign * c.Files
 	p.Wildcards += sign * c.Wildcards
@@ -244,8 +259,11 @@ func (w *Worker) reserve(c claim, sign int) {
 	w.pending[c.pool] = p
 }
 
-// estimate assesses the month over every distribution the view knows.
-func (w *Worker) estimate() cost.Estimate {
+// estimate assesses the month over every distribution the view knows; a
+// budget judgement (underway) counts the paths of requests on their way as
+// billed too: they are, once CloudFront accepts them. What the status page
+// and the metrics show is the view's figure alone.
+func (w *Worker) estimate(underway bool) cost.Estimate {
 	// The allow-listed targets and any other the worker met
 	// (allow_all_distributions); a tenant's distribution the view reads only
 	// for the shared limits is not the worker's spend.
@@ -256,10 +274,17 @@ func (w *Worker) estimate() cost.Estimate {
 		}
 	}
 	usages := make([]cost.Usage, 0, len(targets))
+	var way map[string]int
+	if underway {
+		w.mu.Lock()
+		way = maps.Clone(w.underway)
+		w.mu.Unlock()
+	}
 	for _, t := range targets {
 		s := w.view.Spend(t)
 		up, ok := s.Upper()
-		usages = append(usages, cost.Usage{Target: t, Paths: s.Paths, Upper: up, Bounded: ok})
+		u := way[t]
+		usages = append(usages, cost.Usage{Target: t, Paths: s.Paths + u, Upper: up + u, Bounded: ok})
 	}
 	return w.o.Cost.Assess(usages)
 }

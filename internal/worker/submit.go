@@ -172,7 +172,7 @@ func (w *Worker) refused(target string, r coalesce.Request, s *ledger.Submission
 // between.
 func (w *Worker) resubmit(target string, parts []coalesce.Request, s *ledger.Submission, c claim) {
 	for _, p := range parts {
-		pc := claim{Room: policy.Room{Files: p.Files(), Wildcards: p.Wildcards()}, pool: c.pool, bulk: c.bulk}
+		pc := claim{Room: policy.Room{Files: p.Files(), Wildcards: p.Wildcards()}, target: target, paths: len(p.Paths), pool: c.pool, bulk: c.bulk}
 		w.reserve(pc, 1)
 		ps := w.led.Begin(target, p.Paths, p.Messages)
 		w.subs.Add(1)

@@ -180,9 +180,14 @@ type Worker struct {
 
 	pauses  policy.Pauses
 	flushMu sync.Map // target → *sync.Mutex: one flush of a target at a time
+	// budgetMu makes a flush's budget judgement and its requests' claims one
+	// step across targets: an account budget is shared, and two targets
+	// flushing at once must not each spend what remains.
+	budgetMu sync.Mutex
 
 	mu            sync.Mutex
-	pending       map[string]policy.Room // per target: paths gated, not yet answered
+	pending       map[string]policy.Room // per pool: paths gated, not yet answered
+	underway      map[string]int         // per target: paths gated, not yet in the view (billed, for budgets)
 	quotaAttempts map[string]int         // consecutive quota refusals per target
 	waits         map[string]wait        // why a target's work waits, for the status page
 	active        map[string]bool        // targets the view was told are active
@@ -225,6 +230,7 @@ func New(q queue, sub submitter, dec decoder, v view, o Options) *Worker {
 		sem:           newSlots(o.SubmitConcurrency),
 		changed:       make(chan struct{}, 1),
 		pending:       map[string]policy.Room{},
+		underway:      map[string]int{},
 		quotaAttempts: map[string]int{},
 		waits:         map[string]wait{},
 		active:        map[string]bool{},

@@ -118,7 +118,8 @@ type fakeView struct {
 	mu        sync.Mutex
 	recs      map[string][]cfview.Invalidation
 	inFiles   int
-	spend     cfview.Spend
+	spend     cfview.Spend   // every target's month, plus paths
+	paths     map[string]int // per target: paths of what was submitted
 	onFresh   func(target string)
 	freshes   int
 	active    map[string]bool
@@ -127,7 +128,7 @@ type fakeView struct {
 
 func newFakeView() *fakeView {
 	return &fakeView{recs: map[string][]cfview.Invalidation{}, active: map[string]bool{},
-		spend: cfview.Spend{Listed: true}}
+		spend: cfview.Spend{Listed: true}, paths: map[string]int{}}
 }
 
 func (v *fakeView) Run(ctx context.Context) { <-ctx.Done() }
@@ -148,7 +149,7 @@ func (v *fakeView) Submitted(inv cfview.Invalidation) bool {
 	v.submitted++
 	inv.Origin = cfview.OriginOwn
 	v.recs[inv.Target] = append(v.recs[inv.Target], inv)
-	v.spend.Paths += len(inv.Items)
+	v.paths[inv.Target] += len(inv.Items)
 	return true
 }
 func (v *fakeView) InProgress(string) (int, int) {
@@ -156,10 +157,12 @@ func (v *fakeView) InProgress(string) (int, int) {
 	defer v.mu.Unlock()
 	return v.inFiles, 0
 }
-func (v *fakeView) Spend(string) cfview.Spend {
+func (v *fakeView) Spend(t string) cfview.Spend {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	return v.spend
+	s := v.spend
+	s.Paths += v.paths[t]
+	return s
 }
 func (v *fakeView) SetActive(t string, a bool) {
 	v.mu.Lock()
@@ -418,6 +421,48 @@ func TestNoHeadroomHoldsUntilRoom(t *testing.T) {
 		synctest.Wait()
 		if _, ok := f.q.deletedAt("m"); !ok || len(f.cf.get()) != 1 {
 			t.Fatalf("not submitted once room freed: %d calls", len(f.cf.get()))
+		}
+	})
+}
+
+// TestAccountBudgetCountsRequestsUnderWay: two distributions flush at once
+// under one account budget of 10 paths while CloudFront has not answered
+// the first request yet. The second flush must count the first's 8 paths
+// as spent: together they may not bill more than the budget.
+func TestAccountBudgetCountsRequestsUnderWay(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFixture(t, func(o *Options) {
+			o.Cost = cost.Options{FreePaths: -1, MonthlyBudgetUSD: 0.05} // 10 paths
+			o.Gate = policy.New(policy.Options{PauseWhenOverBudget: true, Default: policy.Target{Collapse: collapse.Policy{Never: true}}})
+		})
+		release := make(chan struct{})
+		var once sync.Once
+		f.cf.script = func(int, invalidate.Request) error { <-release; return nil }
+		var ms []*consumer.Message
+		for _, d := range []string{"E1", "E2"} {
+			for i := range 8 {
+				ms = append(ms, msg(fmt.Sprintf("%s-%d", d, i), v1(d, fmt.Sprintf("/%s/%d.html", d, i))))
+			}
+		}
+		f.handle(ms...)
+		time.Sleep(15 * time.Second) // both windows are over; the requests wait for an answer
+		synctest.Wait()
+		underWay := 0
+		for _, c := range f.cf.get() {
+			underWay += len(c.req.Paths)
+		}
+		once.Do(func() { close(release) })
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		billed := 0
+		for _, c := range f.cf.get() {
+			billed += len(c.req.Paths)
+		}
+		if underWay > 10 || billed > 10 {
+			t.Fatalf("%d paths were under way at once and %d billed in all, over a 10-path account budget", underWay, billed)
+		}
+		if billed < 8 {
+			t.Fatalf("billed %d paths, want the first request's 8 at least", billed)
 		}
 	})
 }
