@@ -194,7 +194,7 @@ func Default() Config {
 
 		QuotaReserveFiles:     100,
 		QuotaReserveWildcards: 2,
-		ViewMaxAge:            2 * time.Second,
+		ViewMaxAge:            0, // every flush looks at CloudFront first: replicas see each other
 		ViewRefresh:           5 * time.Second,
 		ViewIdleRefresh:       time.Minute,
 		CloudFrontReadRate:    5,

@@ -28,7 +28,7 @@ func TestDefault(t *testing.T) {
 
 		QuotaReserveFiles:     100,
 		QuotaReserveWildcards: 2,
-		ViewMaxAge:            2 * time.Second,
+		ViewMaxAge:            0,
 		ViewRefresh:           5 * time.Second,
 		ViewIdleRefresh:       time.Minute,
 		CloudFrontReadRate:    5,

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -115,4 +116,117 @@ func (c Timeline) CountBy(t time.Time) int {
 		}
 	}
 	return n
+}
+
+// Billing is what [Rebilled] found: Billed items in all (every item of every
+// accepted invalidation: what AWS bills), and of those Rebilled, paid for
+// again.
+type Billing struct {
+	Billed, Rebilled int
+	// Examples of re-billed items, "item (invalidation ID)", at most 10.
+	Examples []string
+}
+
+// Rebilled counts the billed items that paid again for coverage messages
+// already had (issue 7's measure): item x of accepted invalidation I is
+// re-billed when every message that wanted it — of I's target, sent before
+// I was created, with an item x covers — had each of those items covered
+// already by an earlier accepted invalidation created after the message was
+// sent. An item no message sent before I wanted counts as re-billed too.
+// sent is each message's SentTimestamp (the proxy's Record.Sent); wants are
+// the messages and their items.
+func Rebilled(wants Wants, sent map[string]time.Time, invs []Invalidation) Billing {
+	// Per target: each wanted item (tags lower-cased) → when the messages
+	// that want it were surely sent.
+	wanted := map[string]map[string][]time.Time{}
+	for id, w := range wants {
+		s, ok := sent[id]
+		if !ok {
+			continue
+		}
+		m := wanted[w.target()]
+		if m == nil {
+			m = map[string][]time.Time{}
+			wanted[w.target()] = m
+		}
+		for _, it := range w.Items {
+			k := it
+			if strings.HasPrefix(it, "#") {
+				k = asciiLower(it)
+			}
+			m[k] = append(m[k], notBefore(s))
+		}
+	}
+	sorted := slices.Clone(invs)
+	slices.SortStableFunc(sorted, func(x, y Invalidation) int { return x.Created.Compare(y.Created) })
+	idx := make([]*indexedInv, len(sorted))
+	for i := range sorted {
+		idx[i] = index(&sorted[i])
+	}
+	// coveredBefore: an invalidation of target created in [since, before)
+	// covers item.
+	coveredBefore := func(target, item string, since, before time.Time) *Invalidation {
+		for _, x := range idx {
+			if !x.inv.Created.Before(before) {
+				break
+			}
+			if x.inv.Target() == target && !x.inv.Created.Before(since) && x.covers(item) {
+				return x.inv
+			}
+		}
+		return nil
+	}
+	var b Billing
+	for _, inv := range sorted {
+		target := inv.Target()
+		for _, x := range inv.Items {
+			b.Billed++
+			var items []string // the wanted items x covers
+			switch {
+			case strings.HasPrefix(x, "#"):
+				items = []string{asciiLower(x)}
+			case strings.HasSuffix(x, "*"):
+				for it := range wanted[target] {
+					if Covers(x, it) {
+						items = append(items, it)
+					}
+				}
+			default:
+				items = []string{x}
+			}
+			needed := false
+			var latest time.Time // the latest send of a message wanting it, covered before
+			var by *Invalidation // what covered that message
+			for _, it := range items {
+				for _, s := range wanted[target][it] {
+					if !s.Before(inv.Created) {
+						continue
+					}
+					j := coveredBefore(target, it, s, inv.Created)
+					if j == nil {
+						needed = true
+						break
+					}
+					if s.After(latest) {
+						latest, by = s, j
+					}
+				}
+				if needed {
+					break
+				}
+			}
+			if !needed {
+				b.Rebilled++
+				if len(b.Examples) < 10 {
+					ex := fmt.Sprintf("%s (%s created %s", x, inv.ID, inv.Created.Format(stamp))
+					if by != nil {
+						ex += fmt.Sprintf(", last wanted by a message sent %s, covered by %s created %s",
+							latest.Format(stamp), by.ID, by.Created.Format(stamp))
+					}
+					b.Examples = append(b.Examples, ex+")")
+				}
+			}
+		}
+	}
+	return b
 }

@@ -333,3 +333,36 @@ func TestCheckDeletesJustifiedReports(t *testing.T) {
 		t.Errorf("errors %q logs %q, want no error and the summary", f.errors, f.logs)
 	}
 }
+
+func TestRebilled(t *testing.T) {
+	t0 := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	at := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
+	wants := Wants{
+		"a": {Dist: "E1", Items: []string{"/home", "/a"}},
+		"b": {Dist: "E1", Items: []string{"/home", "/b"}},
+		"c": {Dist: "E1", Items: []string{"/home", "#Brand"}},
+		"d": {Dist: "E2", Items: []string{"/home"}},
+	}
+	sent := map[string]time.Time{"a": at(0), "b": at(0), "c": at(10), "d": at(0)}
+	invs := []Invalidation{
+		{Dist: "E1", ID: "I1", Created: at(5), Items: []string{"/home", "/a"}},
+		// /home again: every message wanting it sent before I1 is covered by
+		// I1: re-billed. /b was never covered: needed.
+		{Dist: "E1", ID: "I2", Created: at(6), Items: []string{"/home", "/b"}},
+		// c was sent after I1 and I2: /home is needed again; #brand too (case).
+		{Dist: "E1", ID: "I3", Created: at(12), Items: []string{"/home", "#brand"}},
+		// Nobody sent before it wants /x/*: re-billed; and /a again: re-billed.
+		{Dist: "E1", ID: "I4", Created: at(13), Items: []string{"/x/*", "/a"}},
+		// Another distribution's /home is its own.
+		{Dist: "E2", ID: "I5", Created: at(7), Items: []string{"/*"}},
+	}
+	b := Rebilled(wants, sent, invs)
+	if b.Billed != 9 || b.Rebilled != 3 {
+		t.Fatalf("billed %d, re-billed %d %q; want 9 and 3 (I2's /home, I4's /x/* and /a)", b.Billed, b.Rebilled, b.Examples)
+	}
+	for i, want := range []string{"/home (I2 ", "/x/* (I4 ", "/a (I4 "} {
+		if i >= len(b.Examples) || !strings.HasPrefix(b.Examples[i], want) {
+			t.Fatalf("examples %q, want %q first in the %dth", b.Examples, want, i+1)
+		}
+	}
+}

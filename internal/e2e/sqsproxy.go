@@ -20,6 +20,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -44,6 +46,11 @@ type ProxyOptions struct {
 	// Real SQS has no such race, and the worker runs several deleters at
 	// once, so its moto tests set this.
 	Serial bool
+	// ErrorRate is the share of requests the proxy answers itself with a
+	// 500 InternalError, without forwarding them: SQS's own 5xx, which the
+	// SDK retries. Drawn from Rand (a fixed seed when nil).
+	ErrorRate float64
+	Rand      *rand.Rand
 }
 
 // sqsCall is what the proxy learnt from a request before forwarding it.
@@ -61,6 +68,7 @@ type SQSProxy struct {
 
 	mu            sync.Mutex
 	ops           map[string]int         // operation → requests
+	faults        map[string]int         // operation → requests answered 500 by the proxy
 	receiptToID   map[string]string      // receipt handle → MessageId
 	receivedBy    map[string]int         // MessageId → deliveries seen
 	receivedAt    map[string]time.Time   // MessageId → when its first delivery's ReceiveMessage answered
@@ -84,7 +92,7 @@ func NewSQSProxy(t testing.TB, target string, o ProxyOptions) *SQSProxy {
 		t.Fatalf("sqs proxy target %q: %v", target, err)
 	}
 	p := &SQSProxy{
-		ops: map[string]int{}, receiptToID: map[string]string{}, receivedBy: map[string]int{}, receivedAt: map[string]time.Time{},
+		ops: map[string]int{}, faults: map[string]int{}, receiptToID: map[string]string{}, receivedBy: map[string]int{}, receivedAt: map[string]time.Time{},
 		sent: map[string]time.Time{}, bodies: map[string]string{}, deletedAt: map[string][]time.Time{},
 	}
 	rp := &httputil.ReverseProxy{
@@ -105,7 +113,18 @@ func NewSQSProxy(t testing.TB, target string, o ProxyOptions) *SQSProxy {
 		},
 	}
 	var serial sync.Mutex
+	rnd := o.Rand
+	if rnd == nil {
+		rnd = rand.New(rand.NewPCG(1, 2))
+	}
 	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if o.ErrorRate > 0 && p.fault(r, rnd, o.ErrorRate) {
+			w.Header().Set("Content-Type", "application/x-amz-json-1.0")
+			w.Header().Set("x-amzn-query-error", "InternalError;Receiver")
+			w.WriteHeader(http.StatusInternalServerError)
+			_, _ = io.WriteString(w, `{"__type":"com.amazonaws.sqs#InternalError","message":"injected by the test proxy"}`)
+			return
+		}
 		call, err := p.request(r)
 		if err != nil {
 			p.problem("request %s: %v", call.op, err)
@@ -119,6 +138,17 @@ func NewSQSProxy(t testing.TB, target string, o ProxyOptions) *SQSProxy {
 	t.Cleanup(hs.Close)
 	p.URL = hs.URL
 	return p
+}
+
+// fault draws whether to fail r and counts it.
+func (p *SQSProxy) fault(r *http.Request, rnd *rand.Rand, rate float64) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if rnd.Float64() >= rate {
+		return false
+	}
+	p.faults[strings.TrimPrefix(r.Header.Get("X-Amz-Target"), "AmazonSQS.")]++
+	return true
 }
 
 func (p *SQSProxy) problem(format string, args ...any) {
@@ -254,6 +284,7 @@ func (p *SQSProxy) deletedLocked(receipt string, at time.Time) {
 // Record is a snapshot of what the proxy saw.
 type Record struct {
 	Ops           map[string]int         // operation → requests
+	Faults        map[string]int         // operation → requests the proxy failed (ErrorRate)
 	ReceivedBy    map[string]int         // MessageId → deliveries
 	ReceivedAt    map[string]time.Time   // MessageId → when its first delivery's answer passed the proxy
 	Sent          map[string]time.Time   // MessageId → SentTimestamp (millisecond resolution)
@@ -272,14 +303,11 @@ func (p *SQSProxy) Snapshot() Record {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	s := Record{
-		Ops: map[string]int{}, ReceivedBy: map[string]int{}, ReceivedAt: map[string]time.Time{}, Sent: map[string]time.Time{}, Bodies: map[string]string{},
+		Ops: maps.Clone(p.ops), Faults: maps.Clone(p.faults), ReceivedBy: map[string]int{}, ReceivedAt: map[string]time.Time{}, Sent: map[string]time.Time{}, Bodies: map[string]string{},
 		DeletedAt:    map[string][]time.Time{},
 		FirstReceive: p.firstReceive, LastDelete: p.lastDelete,
 		UnknownDelete: p.unknownDelete, FailedDelete: p.failedDelete,
 		Problems: slices.Clone(p.problems), ProxyErrors: slices.Clone(p.proxyErrors),
-	}
-	for k, v := range p.ops {
-		s.Ops[k] = v
 	}
 	for k, v := range p.receivedBy {
 		s.ReceivedBy[k] = v

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -31,7 +32,12 @@ var _ cloudFrontAPI = (*cloudfront.Client)(nil)
 
 // referenceVersion prefixes every CallerReference so the derivation can
 // change later without colliding with references made by this one.
-const referenceVersion = "cfinv1-"
+// cfinv2 added the sent bound; cfinv1 references (no bound) are still
+// this worker's (IsWorkerReference).
+const referenceVersion = "cfinv2-"
+
+// boundMark separates the hash from the sent bound in a reference.
+const boundMark = "-s"
 
 // referenceFamily starts every CallerReference this worker has made, of
 // any derivation version.
@@ -51,7 +57,14 @@ func IsWorkerReference(ref string) bool { return strings.HasPrefix(ref, referenc
 // billing again; the same path published again tomorrow arrives in another
 // message, so it gets a new reference and a new invalidation. A hash of the
 // paths alone would make CloudFront hand back yesterday's invalidation.
-func CallerReference(distribution string, messageIDs, paths []string) string {
+//
+// sentBound, when not zero, is the latest SentTimestamp of those messages;
+// it is appended in Unix milliseconds ("-s1733140800123") so that other
+// processes of this worker can read it back ([SentBound]): the invalidation
+// was created after a message sent then was received. It is a function of
+// the message ids (a message's SentTimestamp never changes), so the
+// reference stays deterministic.
+func CallerReference(distribution string, messageIDs, paths []string, sentBound time.Time) string {
 	ids := slices.Sorted(slices.Values(messageIDs))
 	ps := slices.Sorted(slices.Values(paths))
 	h := sha256.New()
@@ -67,7 +80,29 @@ func CallerReference(distribution string, messageIDs, paths []string) string {
 	for _, p := range ps {
 		write(p)
 	}
-	return referenceVersion + hex.EncodeToString(h.Sum(nil))
+	ref := referenceVersion + hex.EncodeToString(h.Sum(nil))
+	if !sentBound.IsZero() {
+		ref += boundMark + strconv.FormatInt(sentBound.UnixMilli(), 10)
+	}
+	return ref
+}
+
+// SentBound reads the sent bound back from a reference this worker made
+// (zero and false for any other, or one without a bound).
+func SentBound(ref string) (time.Time, bool) {
+	rest, ok := strings.CutPrefix(ref, referenceVersion)
+	if !ok {
+		return time.Time{}, false
+	}
+	_, ms, ok := strings.Cut(rest, boundMark)
+	if !ok {
+		return time.Time{}, false
+	}
+	n, err := strconv.ParseInt(ms, 10, 64)
+	if err != nil || n <= 0 {
+		return time.Time{}, false
+	}
+	return time.UnixMilli(n), true
 }
 
 // Request is what Submit sends.
@@ -78,6 +113,9 @@ type Request struct {
 	Tenant       bool
 	Paths        []string
 	MessageIDs   []string
+	// SentBound is the latest SentTimestamp of the messages (zero: none
+	// known); it goes into the CallerReference.
+	SentBound time.Time
 }
 
 // Result is CloudFront's answer to an accepted request.
@@ -100,7 +138,7 @@ func NewSubmitter(api cloudFrontAPI) *Submitter { return &Submitter{api: api} }
 // retried throttling and 5xx answers when an error comes back; Classify
 // tells the caller what to do with it.
 func (s *Submitter) Submit(ctx context.Context, r Request) (Result, error) {
-	ref := CallerReference(r.Distribution, r.MessageIDs, r.Paths)
+	ref := CallerReference(r.Distribution, r.MessageIDs, r.Paths, r.SentBound)
 	batch := &types.InvalidationBatch{
 		CallerReference: aws.String(ref),
 		Paths:           &types.Paths{Quantity: aws.Int32(int32(len(r.Paths))), Items: r.Paths},

@@ -20,9 +20,12 @@ import (
 )
 
 func TestCallerReference(t *testing.T) {
-	base := CallerReference("E1", []string{"m2", "m1"}, []string{"/b", "/a"})
-	if !strings.HasPrefix(base, "cfinv1-") || len(base) != len("cfinv1-")+64 {
+	base := CallerReference("E1", []string{"m2", "m1"}, []string{"/b", "/a"}, time.Time{})
+	if !strings.HasPrefix(base, "cfinv2-") || len(base) != len("cfinv2-")+64 {
 		t.Fatalf("reference %q has the wrong shape", base)
+	}
+	if _, ok := SentBound(base); ok {
+		t.Fatalf("a reference without a bound read as having one")
 	}
 	same := []struct {
 		name       string
@@ -32,7 +35,7 @@ func TestCallerReference(t *testing.T) {
 		{"order does not matter", []string{"m1", "m2"}, []string{"/a", "/b"}},
 	}
 	for _, tc := range same {
-		if got := CallerReference("E1", tc.ids, tc.paths); got != base {
+		if got := CallerReference("E1", tc.ids, tc.paths, time.Time{}); got != base {
 			t.Errorf("%s: %q != %q", tc.name, got, base)
 		}
 	}
@@ -48,8 +51,28 @@ func TestCallerReference(t *testing.T) {
 		{"field boundaries are unambiguous", "E1", []string{"m1\n1:m2"}, []string{"/a", "/b"}},
 	}
 	for _, tc := range differ {
-		if got := CallerReference(tc.dist, tc.ids, tc.paths); got == base {
+		if got := CallerReference(tc.dist, tc.ids, tc.paths, time.Time{}); got == base {
 			t.Errorf("%s: got the same reference", tc.name)
+		}
+	}
+	// The sent bound rides along and reads back, to the millisecond (what
+	// SentTimestamp has); every reference is this worker's.
+	sent := time.UnixMilli(1796230904416)
+	ref := CallerReference("E1", []string{"m2", "m1"}, []string{"/b", "/a"}, sent)
+	if want := base + "-s1796230904416"; ref != want {
+		t.Fatalf("reference with a bound %q, want %q", ref, want)
+	}
+	if got, ok := SentBound(ref); !ok || !got.Equal(sent) {
+		t.Fatalf("SentBound(%q) = %v, %v; want %v", ref, got, ok, sent)
+	}
+	for _, other := range []string{"cfinv1-abc", "cfinv2-abc-sx", "cfinv2-abc-s-5", "my-ref-s123", ""} {
+		if got, ok := SentBound(other); ok {
+			t.Errorf("SentBound(%q) = %v, want none", other, got)
+		}
+	}
+	for _, r := range []string{base, ref, "cfinv1-abc"} {
+		if !IsWorkerReference(r) {
+			t.Errorf("IsWorkerReference(%q) = false", r)
 		}
 	}
 }

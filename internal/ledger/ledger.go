@@ -15,8 +15,17 @@
 //     sent, so it was sent before v was created — causality, no clock
 //     comparison. A reused CallerReference hands back the invalidation made
 //     for exactly these messages and paths, so it is right too;
-//   - otherwise (another replica's, a person's, an earlier process's, or our
-//     own for a message that arrived after the request went out) by the
+//   - v was made by this worker (any process) for a request whose served
+//     messages were sent up to v.SentBound (their latest SentTimestamp,
+//     carried in its CallerReference): v was created after that message was
+//     received, so after any message sent before it. m.Sent + Lag(target) <=
+//     v.SentBound compares SQS's clock with SQS's clock: no skew margin. (At
+//     equal milliseconds m may have been sent up to 1 ms after that message,
+//     but v's creation came a receive and a CreateInvalidation round trip
+//     after it; m may also be that very message, served by v.) This
+//     is what lets replicas (and a process after a restart) use each
+//     other's invalidations for messages sent less than Skew before them;
+//   - otherwise (a person's, or one made for messages sent after m) by the
 //     clocks: v.Created > m.Sent + Skew + Lag(target). Created is
 //     CloudFront's clock, Sent is SQS's (SentTimestamp); Skew is the safety
 //     margin between them. Lag is a per-target margin for producers that
@@ -110,7 +119,22 @@ type Invalidation struct {
 	Target  string
 	ID      string
 	Created time.Time // CloudFront's CreateTime
-	Items   []string  // canonical
+	// SentBound, when not zero: v was created after a message sent at this
+	// SentTimestamp was received (see the package comment); zero for
+	// invalidations not made by this worker.
+	SentBound time.Time
+	Items     []string // canonical
+}
+
+// covers is the send (SQS's clock, lag included) that v is known to come
+// after: a message m is covered by v when m.Sent + Lag < covers — by the
+// clocks Created - Skew; by the bound anything up to SentBound itself.
+func (v Invalidation) covers(skew time.Duration) stamp {
+	c := stampOf(v.Created.Add(-skew))
+	if !v.SentBound.IsZero() {
+		c = max(c, stampOf(v.SentBound)+1) // up to the bound itself
+	}
+	return c
 }
 
 // Ledger holds every message between receipt and settlement.
@@ -125,11 +149,14 @@ type Ledger struct {
 // entry is one held message, kept small: a worker may hold 100,000 (times
 // are Unix nanoseconds, covered bits inline for up to 64 items).
 type entry struct {
-	id       string
-	ref      any
-	sent     stamp // skew and lag not included
-	received stamp
-	dueAt    stamp // when its items are due
+	id   string
+	ref  any
+	sent stamp // skew and lag not included
+	// sentKnown: sent is the SentTimestamp (else the receipt, on this
+	// host's clock, which may not bound another process's invalidation).
+	sentKnown bool
+	received  stamp
+	dueAt     stamp // when its items are due
 	// coverableAt: with a lag, a submission must start after this for the
 	// causal rule to apply (0 = any time).
 	coverableAt stamp
@@ -262,7 +289,8 @@ func (l *Ledger) Add(m Message) (due time.Time, settled bool) {
 	if m.Received.IsZero() {
 		m.Received = now
 	}
-	if m.Sent.IsZero() || m.Sent.After(m.Received) {
+	sentKnown := !m.Sent.IsZero() && !m.Sent.After(m.Received)
+	if !sentKnown {
 		m.Sent = m.Received
 	}
 	window := m.Window
@@ -274,7 +302,7 @@ func (l *Ledger) Add(m Message) (due time.Time, settled bool) {
 	if e, ok := l.msgs[m.ID]; ok {
 		return e.dueAt.time(), false
 	}
-	e := &entry{id: m.ID, ref: m.Ref, sent: stampOf(m.Sent), received: stampOf(m.Received),
+	e := &entry{id: m.ID, ref: m.Ref, sent: stampOf(m.Sent), sentKnown: sentKnown, received: stampOf(m.Received),
 		dueAt: stampOf(m.Received.Add(window)), bulk: m.Bulk}
 	n := 0
 	for _, t := range m.Targets {
@@ -292,10 +320,10 @@ func (l *Ledger) Add(m Message) (due time.Time, settled bool) {
 			e.coverableAt = max(e.coverableAt, at)
 			e.dueAt = max(e.dueAt, at)
 		}
-		coveredAfter := m.Sent.Add(l.o.Skew + lag)
+		sentLag := stampOf(m.Sent.Add(lag))
 		added := false
 		for _, key := range tg.Items {
-			if t.index.coveredAfter(key, coveredAfter) {
+			if t.index.coveredAfter(key, sentLag) {
 				continue // already invalidated since it was sent: nothing to hold it for
 			}
 			it := t.items[key]
@@ -334,16 +362,15 @@ func (l *Ledger) Observe(v Invalidation) []string {
 // rule applies to, with the submission's start. Callers hold l.mu.
 func (l *Ledger) observe(v Invalidation, s *Submission) []string {
 	t := l.target(v.Target)
-	t.index.add(v, l.o.Now().Add(-l.o.Horizon), l.o.MaxRemembered)
+	covers := v.covers(l.o.Skew)
+	t.index.add(v, covers, l.o.Now().Add(-l.o.Horizon), l.o.MaxRemembered)
 	var settled []string
-	lag := l.o.Lag(v.Target)
-	created := stampOf(v.Created)
-	margin := stamp(l.o.Skew + lag)
+	lag := stamp(l.o.Lag(v.Target))
 	coverFor := func(e *entry) bool {
 		if s != nil && s.serves(e) && (e.coverableAt == 0 || stampOf(s.started) >= e.coverableAt) {
 			return true
 		}
-		return created > e.sent+margin
+		return e.sent+lag < covers
 	}
 	apply := func(it *item) {
 		k := 0

@@ -75,6 +75,49 @@ func TestForeignInvalidationNeedsSkewMargin(t *testing.T) {
 	}
 }
 
+// TestWorkerBoundNeedsNoMargin: a replica's invalidation carries the latest
+// SentTimestamp of the messages it served (SentBound). A message sent
+// before it or at it (the very message, redelivered) is covered even when
+// the creation is within the skew margin of its send; one sent after it is
+// not (nor, then, by the margin).
+func TestWorkerBoundNeedsNoMargin(t *testing.T) {
+	c := &clock{t0.Add(3 * time.Second)}
+	l := newTestLedger(c)
+	l.Add(msg("early", t0, "/x"))
+	l.Add(msg("same", t0.Add(200*time.Millisecond), "/x"))
+	l.Add(msg("after", t0.Add(201*time.Millisecond), "/x"))
+	// Created 0.5 s after "early" was sent, for messages sent up to 0.2 s
+	// after it: "early" and "same" (sent at the bound) are covered, "after"
+	// is not.
+	v := Invalidation{Target: "E1", ID: "I1", Created: t0.Add(500 * time.Millisecond),
+		SentBound: t0.Add(200 * time.Millisecond), Items: []string{"/x"}}
+	got := l.Observe(v)
+	slices.Sort(got)
+	if !slices.Equal(got, []string{"early", "same"}) {
+		t.Fatalf("settled %q, want early and same", got)
+	}
+	// Remembered with its bound: a redelivery sent before it arrives covered.
+	if _, settled := l.Add(msg("redelivered", t0.Add(100*time.Millisecond), "/x")); !settled {
+		t.Fatalf("a message sent before the bound arrived uncovered")
+	}
+	if _, settled := l.Add(msg("later", t0.Add(300*time.Millisecond), "/x")); settled {
+		t.Fatalf("a message sent after the bound and within the margin of the creation arrived covered")
+	}
+	// An own submission's bound is the latest send it serves.
+	c.advance(20 * time.Second)
+	b := l.Plan("E1", false)
+	s := l.Begin("E1", b.Items, b.Owners[0])
+	if want := t0.Add(300 * time.Millisecond); !s.SentBound().Equal(want) {
+		t.Fatalf("SentBound %v, want %v (the latest send served)", s.SentBound(), want)
+	}
+	// A message with no SentTimestamp gives no bound (its receipt is this
+	// host's clock).
+	l.Add(Message{ID: "unknown", Targets: []Target{{ID: "E1", Items: []string{"/u"}}}})
+	if s := l.Begin("E1", []string{"/u"}, []string{"unknown"}); !s.SentBound().IsZero() {
+		t.Fatalf("SentBound %v from a message without SentTimestamp", s.SentBound())
+	}
+}
+
 func TestTagsWithoutCaseNeverByWildcard(t *testing.T) {
 	c := &clock{t0}
 	l := newTestLedger(c)
@@ -277,6 +320,7 @@ type model struct {
 
 type modelInv struct {
 	created time.Time
+	bound   time.Time // SentBound (zero: none)
 	items   []string
 	served  map[string]bool // own submissions: the messages they served
 	started time.Time
@@ -289,7 +333,8 @@ func (md *model) justified(m, item string, skew, lag time.Duration) bool {
 		if !slices.ContainsFunc(v.items, func(by string) bool { return paths.Covers(by, item) }) {
 			continue
 		}
-		if (v.served[m] && (lag == 0 || !v.started.Before(md.sent[m].Add(lag+skew)))) || v.created.After(md.sent[m].Add(skew+lag)) {
+		if (v.served[m] && (lag == 0 || !v.started.Before(md.sent[m].Add(lag+skew)))) || v.created.After(md.sent[m].Add(skew+lag)) ||
+			(!v.bound.IsZero() && !md.sent[m].Add(lag).After(v.bound)) {
 			return true
 		}
 	}
@@ -399,10 +444,18 @@ func runInterleaving(t *testing.T, seed uint64, lag time.Duration) {
 			v := Invalidation{Target: "E1", ID: fmt.Sprintf("own%d", step),
 				Created: c.now.Add(time.Duration(r.IntN(2000)-1000) * time.Millisecond), Items: o.items}
 			served := map[string]bool{}
+			var bound time.Time
 			for _, id := range o.served {
 				served[id] = true
+				if md.sent[id].After(bound) {
+					bound = md.sent[id]
+				}
 			}
-			md.invs = append(md.invs, modelInv{created: v.Created, items: o.items, served: served, started: o.started})
+			if !o.s.SentBound().Equal(bound) {
+				t.Fatalf("step %d: SentBound %v, want the latest send of the served messages %v", step, o.s.SentBound(), bound)
+			}
+			v.SentBound = bound
+			md.invs = append(md.invs, modelInv{created: v.Created, bound: bound, items: o.items, served: served, started: o.started})
 			settle(l.End(o.s, &v), "End")
 		case op == 8: // someone else's invalidation
 			v := Invalidation{Target: "E1", ID: fmt.Sprintf("foreign%d", step),
@@ -410,7 +463,10 @@ func runInterleaving(t *testing.T, seed uint64, lag time.Duration) {
 			if r.IntN(3) == 0 {
 				v.Items = append(v.Items, wildUniverse[r.IntN(len(wildUniverse))])
 			}
-			md.invs = append(md.invs, modelInv{created: v.Created, items: v.Items})
+			if next > 0 && r.IntN(2) == 0 { // a replica's: made for a message sent at some time
+				v.SentBound = md.sent[fmt.Sprintf("m%d", r.IntN(next))]
+			}
+			md.invs = append(md.invs, modelInv{created: v.Created, bound: v.SentBound, items: v.Items})
 			settle(l.Observe(v), "Observe")
 		default: // reject or forget a held message
 			var held []string

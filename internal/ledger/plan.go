@@ -73,7 +73,9 @@ func (l *Ledger) Plan(target string, all bool) Batch {
 		if len(owners) == 0 {
 			continue
 		}
-		if !anyDue && t.index.latest(key).After(now.Add(-time.Duration(window))) {
+		// Created within the last window: the index keeps what it covers
+		// (at most its creation, at least its creation less the skew).
+		if !anyDue && t.index.latest(key) > stampOf(now.Add(-time.Duration(window)-l.o.Skew)) {
 			b.Deferred++
 			continue
 		}
@@ -102,12 +104,20 @@ type Submission struct {
 	started time.Time
 	served  map[*entry]bool
 	items   []*item
+	bound   stamp // the latest known SentTimestamp of the served messages
 }
 
 func (s *Submission) serves(e *entry) bool { return s.served[e] }
 
 // Started is when the submission began (Begin).
 func (s *Submission) Started() time.Time { return s.started }
+
+// SentBound is the latest SentTimestamp of the messages the submission
+// serves (zero when none is known): its invalidation will be created after
+// that message was received. It goes into the CallerReference, so that
+// other processes can apply the invalidation to messages sent before it
+// without the clock-skew margin (Invalidation.SentBound).
+func (s *Submission) SentBound() time.Time { return s.bound.time() }
 
 // Begin marks the items the request's paths cover as in flight and notes
 // the messages it serves (the ids its CallerReference is made from) and the
@@ -121,6 +131,9 @@ func (l *Ledger) Begin(target string, reqPaths, served []string) *Submission {
 	for _, id := range served {
 		if e := l.msgs[id]; e != nil {
 			s.served[e] = true
+			if e.sentKnown {
+				s.bound = max(s.bound, e.sent)
+			}
 		}
 	}
 	var wild []string

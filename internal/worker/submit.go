@@ -33,7 +33,8 @@ func (w *Worker) submit(target string, r coalesce.Request, s *ledger.Submission,
 			return
 		}
 		start := time.Now()
-		res, err := w.sub.Submit(w.ctx, invalidate.Request{Distribution: target, Tenant: tenant, Paths: r.Paths, MessageIDs: r.Messages})
+		res, err := w.sub.Submit(w.ctx, invalidate.Request{Distribution: target, Tenant: tenant, Paths: r.Paths, MessageIDs: r.Messages,
+			SentBound: s.SentBound()})
 		w.m.SubmitLatency.Observe(time.Since(start).Seconds())
 		w.sem.release()
 		if err == nil {
@@ -95,7 +96,7 @@ func (w *Worker) accepted(target string, r coalesce.Request, s *ledger.Submissio
 	if w.o.Notifier != nil {
 		w.o.Notifier.Watch(res.ID, r.Messages)
 	}
-	settled := w.led.End(s, &ledger.Invalidation{Target: target, ID: res.ID, Created: created, Items: r.Paths})
+	settled := w.led.End(s, &ledger.Invalidation{Target: target, ID: res.ID, Created: created, SentBound: s.SentBound(), Items: r.Paths})
 	log.Info("invalidation accepted", zap.String("invalidation_id", res.ID), zap.String("status", res.Status),
 		zap.String("caller_reference", res.Reference), zap.Bool("new", fresh), zap.Int("settled", len(settled)),
 		zap.Strings("sample_paths", r.Paths[:min(logSample, len(r.Paths))]))

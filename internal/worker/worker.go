@@ -347,13 +347,17 @@ func (w *Worker) signal() {
 }
 
 // Observed is the view's OnInvalidation: someone else's invalidation may
-// settle held messages.
+// settle held messages. A replica's (or an earlier process's) carries in
+// its CallerReference the latest SentTimestamp of the messages it served,
+// which covers messages sent before that without the clock-skew margin.
 func (w *Worker) Observed(inv cfview.Invalidation) {
 	by := metrics.SettledOther
+	var bound time.Time
 	if inv.Origin == cfview.OriginFleet {
 		by = metrics.SettledFleet
+		bound, _ = invalidate.SentBound(inv.Reference)
 	}
-	ids := w.led.Observe(ledger.Invalidation{Target: inv.Target, ID: inv.ID, Created: inv.Created, Items: inv.Items})
+	ids := w.led.Observe(ledger.Invalidation{Target: inv.Target, ID: inv.ID, Created: inv.Created, SentBound: bound, Items: inv.Items})
 	if len(ids) > 0 {
 		w.log.Info("held messages settled by an invalidation this process did not submit",
 			zap.String("distribution", inv.Target), zap.String("invalidation_id", inv.ID),

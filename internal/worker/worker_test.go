@@ -94,7 +94,7 @@ type fakeCF struct {
 func (f *fakeCF) Submit(_ context.Context, r invalidate.Request) (invalidate.Result, error) {
 	f.mu.Lock()
 	n := len(f.calls)
-	ref := invalidate.CallerReference(r.Distribution, r.MessageIDs, r.Paths)
+	ref := invalidate.CallerReference(r.Distribution, r.MessageIDs, r.Paths, r.SentBound)
 	f.calls = append(f.calls, call{time.Now(), r, ref})
 	script := f.script
 	f.mu.Unlock()
