@@ -73,9 +73,10 @@ func (l *Ledger) Plan(target string, all bool) Batch {
 		if len(owners) == 0 {
 			continue
 		}
-		// Created within the last window: the index keeps what it covers
-		// (at most its creation, at least its creation less the skew).
-		if !anyDue && t.index.latest(key) > stampOf(now.Add(-time.Duration(window)-l.o.Skew)) {
+		// Created within the last window: the index keeps what it covers,
+		// which is never after its creation (and about it for the worker's
+		// own, whose bound is the send of a message just before).
+		if !anyDue && t.index.latest(key) > stampOf(now.Add(-time.Duration(window))) {
 			b.Deferred++
 			continue
 		}
