@@ -83,7 +83,7 @@ func (v *View) sizeLoop(ctx context.Context, t *target) {
 		}
 		for _, id := range v.unsized(t) {
 			var evs []event
-			err := v.size(ctx, t, id, &evs)
+			err := v.size(ctx, t, id, &evs, true)
 			v.emit(evs)
 			if ctx.Err() != nil {
 				return

@@ -442,15 +442,42 @@ func TestReadRateBoundsCalls(t *testing.T) {
 		for i := range 40 {
 			src.add(detail(fmt.Sprintf("I%02d", i), time.Now(), "InProgress", "", "/a"))
 		}
-		v := newTestView(src, nil, Options{ReadRate: 5, ReadBurst: 1})
+		rec := &recorder{}
+		v := newTestView(src, rec, Options{ReadRate: 5, ReadBurst: 1})
 		start := time.Now()
 		if err := v.Fresh(context.Background(), "E1", 0); err != nil {
 			t.Fatal(err)
 		}
-		// 1 List + 40 Gets at 5/s with a burst of 1: 40 waits of 200 ms.
-		if took := time.Since(start); took != 8*time.Second {
-			t.Fatalf("41 calls took %v, want 8 s at 5/s", took)
+		// The flush's refresh: 1 List + the 5 newest Gets at 5/s with a
+		// burst of 1, 5 waits of 200 ms; the other 35 are left to the sizer.
+		if took := time.Since(start); took != time.Second {
+			t.Fatalf("a refresh meeting 40 new invalidations took %v, want 1 s (a List and 5 Gets at 5/s)", took)
 		}
+		if seen, _ := rec.ids(); len(seen) != inlineSizes {
+			t.Fatalf("the refresh sized %d, want the %d newest", len(seen), inlineSizes)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		go v.Run(ctx)
+		// The sizer does the rest in the background, still within 5/s: 35
+		// Gets (plus Run's own first List and its month's history) take at
+		// least 7 s more.
+		deadline := start.Add(30 * time.Second)
+		for {
+			time.Sleep(100 * time.Millisecond)
+			if seen, _ := rec.ids(); len(seen) == 40 {
+				break
+			}
+			if time.Now().After(deadline) {
+				seen, _ := rec.ids()
+				t.Fatalf("the sizer sized %d of 40 in 30 s", len(seen))
+			}
+		}
+		if took := time.Since(start); took < 8*time.Second {
+			t.Fatalf("41 calls took %v, want at least 8 s at 5/s", took)
+		}
+		cancel()
+		synctest.Wait()
 	})
 }
 
@@ -477,6 +504,24 @@ func TestAgainstSimulator(t *testing.T) {
 	if err := v.Fresh(context.Background(), "E1", 0); err != nil {
 		t.Fatal(err)
 	}
+	// A refresh sizes the newest few itself; until the sizer has done the
+	// rest, each unsized one in progress counts as the largest possible.
+	if f, _ := v.InProgress("E1"); f <= 260 {
+		t.Fatalf("in progress %d files with %d unsized, want more than 260: an unsized invalidation counts as the largest", f, 130-inlineSizes)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go v.Run(ctx)
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if seen, _ := rec.ids(); len(seen) == 130 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the sizer did not size all 130 within 10 s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
 	if f, w := v.InProgress("E1"); f != 260 || w != 0 {
 		t.Fatalf("in progress %d/%d, want 260 files (130 × a path and a tag)", f, w)
 	}

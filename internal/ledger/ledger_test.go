@@ -532,3 +532,26 @@ func settles(l *Ledger, m Message) bool {
 	_, settled := l.Add(m)
 	return settled
 }
+
+// TestManyItemsSettleOnlyWhenAllCovered: a message with more than 64 items
+// keeps the covered bits past the first 64 apart; it settles only once the
+// last of its 150 items is covered.
+func TestManyItemsSettleOnlyWhenAllCovered(t *testing.T) {
+	c := &clock{t0}
+	l := newTestLedger(c)
+	var items []string
+	for i := range 150 {
+		items = append(items, fmt.Sprintf("/many/%03d", i))
+	}
+	l.Add(msg("big", t0, items...))
+	c.advance(time.Minute)
+	for i, it := range items {
+		got := l.Observe(Invalidation{Target: "E1", ID: fmt.Sprintf("I%d", i), Created: c.now, Items: []string{it}})
+		if last := i == len(items)-1; last != (len(got) == 1) {
+			t.Fatalf("after covering %d of %d items settled %q", i+1, len(items), got)
+		}
+	}
+	if l.Held() != 0 {
+		t.Fatalf("held %d after every item was covered", l.Held())
+	}
+}
