@@ -118,14 +118,7 @@ func TestKillNineUnderFaults(t *testing.T) {
 
 	// Nothing lost: every message is deleted in the end (a killed
 	// process's are back after the visibility timeout).
-	rec := e.proxy.WaitDeleted(all, chaosVisibility+chaosWindow+60*time.Second)
-	for _, w := range ws {
-		w.Stop(t, 20*time.Second)
-	}
-	invs := e.sim.Accepted()
-	e2e.CheckDeletesJustified(t, rec, all, invs)
-	e2e.NoMoreDLQ(t, e.sq, e.dlq)
-	bl := e2e.Rebilled(all, rec.Sent, invs)
+	rec, invs, bl := e.finish(t, ws, all, chaosVisibility+chaosWindow+60*time.Second)
 	if float64(bl.Rebilled) > chaosMaxRebill*float64(bl.Billed) {
 		t.Errorf("%d of %d billed items re-billed (%s), want at most %.0f%%; e.g. %q", bl.Rebilled, bl.Billed, pct(bl.Rebilled, bl.Billed), 100*chaosMaxRebill, bl.Examples)
 	}

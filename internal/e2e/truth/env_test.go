@@ -41,6 +41,21 @@ func (e *env) start(t *testing.T, n int, cfg e2e.Config) []*e2e.Worker {
 	return e2e.StartWorkers(t, n, cfg, e.proxy.URL, e.sim.URL)
 }
 
+// finish waits up to within for every message of wants to be deleted,
+// stops the workers, checks every delete from outside and that nothing was
+// dead-lettered, and measures what was paid twice.
+func (e *env) finish(t *testing.T, ws []*e2e.Worker, wants e2e.Wants, within time.Duration) (e2e.Record, []e2e.Invalidation, e2e.Billing) {
+	t.Helper()
+	rec := e.proxy.WaitDeleted(wants, within)
+	for _, w := range ws {
+		w.Stop(t, 20*time.Second)
+	}
+	invs := e.sim.Accepted()
+	e2e.CheckDeletesJustified(t, rec, wants, invs)
+	e2e.NoMoreDLQ(t, e.sq, e.dlq)
+	return rec, invs, e2e.Rebilled(wants, rec.Sent, invs)
+}
+
 // billed is every item of every invalidation the simulator accepted: what
 // AWS bills.
 func billed(invs []e2e.Invalidation) int {

@@ -101,14 +101,7 @@ func runCMS(t *testing.T, n int) cmsRun {
 		wants[id] = e2e.Want{Dist: cmsDist, Items: ps}
 	}
 	lastSend := time.Now()
-	rec := e.proxy.WaitDeleted(wants, cmsWindow+60*time.Second)
-	for _, w := range ws {
-		w.Stop(t, 20*time.Second)
-	}
-	invs := e.sim.Accepted()
-	e2e.CheckDeletesJustified(t, rec, wants, invs)
-	e2e.NoMoreDLQ(t, e.sq, e.dlq)
-	bl := e2e.Rebilled(wants, rec.Sent, invs)
+	rec, invs, bl := e.finish(t, ws, wants, cmsWindow+60*time.Second)
 	return cmsRun{replicas: n, messages: len(wants), requests: len(invs), paths: billed(invs), rebilled: bl.Rebilled,
 		drain: rec.LastDelete.Sub(lastSend)}
 }
