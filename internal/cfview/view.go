@@ -56,15 +56,16 @@ const (
 	MaxWildcards = 15
 )
 
+// inlineSizes bounds the new invalidations one refresh fetches itself
+// (newest first); the sizer fetches the rest in the background (refresh).
+const inlineSizes = 5
+
 // Defaults for Options.
 const (
-	DefaultActiveInterval = 5 * time.Second
-	DefaultIdleInterval   = time.Minute
-	DefaultReadRate       = 5
-	DefaultReadBurst      = 10
-	// inlineSizes bounds the new invalidations one refresh fetches itself
-	// (newest first); the sizer fetches the rest in the background.
-	inlineSizes                = 5
+	DefaultActiveInterval      = 5 * time.Second
+	DefaultIdleInterval        = time.Minute
+	DefaultReadRate            = 5
+	DefaultReadBurst           = 10
 	DefaultMaxPages            = 10
 	DefaultHistoryPages        = 100
 	DefaultItemHorizon         = time.Hour

@@ -70,8 +70,6 @@ type Invalidation struct {
 	Status  string    // as CloudFront shows it; "" from the audit
 	Created time.Time // CloudFront's CreateTime: when it was accepted
 	Items   []string  // paths and #tags
-	// Reference is its CallerReference (the simulator's audit only).
-	Reference string
 }
 
 // Target is what the invalidation was created for: its tenant, else its

@@ -79,8 +79,7 @@ func (h *CountingHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func FromAudit(entries []cfsim.AuditEntry) []Invalidation {
 	out := make([]Invalidation, len(entries))
 	for i, e := range entries {
-		out[i] = Invalidation{Dist: e.Distribution, Tenant: e.Tenant, ID: e.ID, Created: e.Time, Items: slices.Clone(e.Paths),
-			Reference: e.CallerReference}
+		out[i] = Invalidation{Dist: e.Distribution, Tenant: e.Tenant, ID: e.ID, Created: e.Time, Items: slices.Clone(e.Paths)}
 	}
 	slices.SortStableFunc(out, func(a, b Invalidation) int { return a.Created.Compare(b.Created) })
 	return out

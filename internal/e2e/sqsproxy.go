@@ -140,6 +140,14 @@ func NewSQSProxy(t testing.TB, target string, o ProxyOptions) *SQSProxy {
 	return p
 }
 
+// operation is the SQS operation a request calls (its X-Amz-Target).
+func operation(r *http.Request) string {
+	if op := strings.TrimPrefix(r.Header.Get("X-Amz-Target"), "AmazonSQS."); op != "" {
+		return op
+	}
+	return "(no X-Amz-Target)"
+}
+
 // fault draws whether to fail r and counts it.
 func (p *SQSProxy) fault(r *http.Request, rnd *rand.Rand, rate float64) bool {
 	p.mu.Lock()
@@ -147,7 +155,7 @@ func (p *SQSProxy) fault(r *http.Request, rnd *rand.Rand, rate float64) bool {
 	if rnd.Float64() >= rate {
 		return false
 	}
-	p.faults[strings.TrimPrefix(r.Header.Get("X-Amz-Target"), "AmazonSQS.")]++
+	p.faults[operation(r)]++
 	return true
 }
 
@@ -159,10 +167,7 @@ func (p *SQSProxy) problem(format string, args ...any) {
 
 // request reads what matters of a request and puts its body back.
 func (p *SQSProxy) request(r *http.Request) (*sqsCall, error) {
-	call := &sqsCall{op: strings.TrimPrefix(r.Header.Get("X-Amz-Target"), "AmazonSQS."), at: time.Now()}
-	if call.op == "" {
-		call.op = "(no X-Amz-Target)"
-	}
+	call := &sqsCall{op: operation(r), at: time.Now()}
 	p.mu.Lock()
 	p.ops[call.op]++
 	if call.op == "ReceiveMessage" && p.firstReceive.IsZero() {

@@ -82,7 +82,7 @@ func (w *Worker) submitBatch(target string, b ledger.Batch) {
 	// budget: what this one sends is under way before the next one looks.
 	w.budgetMu.Lock()
 	defer w.budgetMu.Unlock()
-	est, ok := w.estimate(true).Targets[target]
+	est, ok := w.estimate(w.underwayPaths()).Targets[target]
 	if !ok { // the view cannot read this target: no figure to judge a budget on
 		est = cost.TargetEstimate{State: cost.Unknown, Remaining: 0}
 		if w.o.Cost.MonthlyBudgetUSD <= 0 && w.o.Cost.DistributionBudgetUSD[target] <= 0 {
@@ -259,11 +259,19 @@ func (w *Worker) reserve(c claim, sign int) {
 	w.pending[c.pool] = p
 }
 
-// estimate assesses the month over every distribution the view knows; a
-// budget judgement (underway) counts the paths of requests on their way as
-// billed too: they are, once CloudFront accepts them. What the status page
-// and the metrics show is the view's figure alone.
-func (w *Worker) estimate(underway bool) cost.Estimate {
+// underwayPaths copies, per target, the paths of requests on their way to
+// CloudFront.
+func (w *Worker) underwayPaths() map[string]int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return maps.Clone(w.underway)
+}
+
+// estimate assesses the month over every distribution the view knows, with
+// extra paths per target counted as billed: a budget judgement passes the
+// requests under way (billed once CloudFront accepts them); the status page
+// and the metrics pass nil and show the view's figure alone.
+func (w *Worker) estimate(extra map[string]int) cost.Estimate {
 	// The allow-listed targets and any other the worker met
 	// (allow_all_distributions); a tenant's distribution the view reads only
 	// for the shared limits is not the worker's spend.
@@ -274,16 +282,10 @@ func (w *Worker) estimate(underway bool) cost.Estimate {
 		}
 	}
 	usages := make([]cost.Usage, 0, len(targets))
-	var way map[string]int
-	if underway {
-		w.mu.Lock()
-		way = maps.Clone(w.underway)
-		w.mu.Unlock()
-	}
 	for _, t := range targets {
 		s := w.view.Spend(t)
 		up, ok := s.Upper()
-		u := way[t]
+		u := extra[t]
 		usages = append(usages, cost.Usage{Target: t, Paths: s.Paths + u, Upper: up + u, Bounded: ok})
 	}
 	return w.o.Cost.Assess(usages)

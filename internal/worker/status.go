@@ -102,7 +102,7 @@ func (w *Worker) Snapshot(ctx context.Context) status.Snapshot {
 	if q := w.statusOpts.Queues; q != nil {
 		snap.Queues = q(ctx)
 	}
-	est := w.estimate(false)
+	est := w.estimate(nil)
 	targets := w.view.Targets()
 	for _, t := range w.led.Targets() {
 		if !slices.Contains(targets, t) {
@@ -291,7 +291,7 @@ func (w *Worker) exportLoop(ctx context.Context) {
 }
 
 func (w *Worker) export() {
-	est := w.estimate(false)
+	est := w.estimate(nil)
 	for _, t := range w.view.Targets() {
 		files, wild := w.view.InProgress(t)
 		w.m.InProgress.WithLabelValues(t, "file").Set(float64(files))

@@ -436,7 +436,6 @@ func TestAccountBudgetCountsRequestsUnderWay(t *testing.T) {
 			o.Gate = policy.New(policy.Options{PauseWhenOverBudget: true, Default: policy.Target{Collapse: collapse.Policy{Never: true}}})
 		})
 		release := make(chan struct{})
-		var once sync.Once
 		f.cf.script = func(int, invalidate.Request) error { <-release; return nil }
 		var ms []*consumer.Message
 		for _, d := range []string{"E1", "E2"} {
@@ -451,7 +450,7 @@ func TestAccountBudgetCountsRequestsUnderWay(t *testing.T) {
 		for _, c := range f.cf.get() {
 			underWay += len(c.req.Paths)
 		}
-		once.Do(func() { close(release) })
+		close(release)
 		time.Sleep(time.Minute)
 		synctest.Wait()
 		billed := 0
