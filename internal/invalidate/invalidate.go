@@ -134,9 +134,14 @@ type Submitter struct {
 // NewSubmitter returns a Submitter using api.
 func NewSubmitter(api cloudFrontAPI) *Submitter { return &Submitter{api: api} }
 
-// Submit sends one invalidation request. The SDK's retryer has already
-// retried throttling and 5xx answers when an error comes back; Classify
-// tells the caller what to do with it.
+// oneAttempt turns the SDK's retryer off for one call. A retry of
+// CreateInvalidation is the caller's: it looks at CloudFront again first,
+// because in the seconds a backoff lasts another replica may have covered
+// some of the paths, and a blind resend would pay for them twice.
+func oneAttempt(o *cloudfront.Options) { o.Retryer = aws.NopRetryer{} }
+
+// Submit sends one invalidation request, once (no SDK retries: see
+// oneAttempt); Classify tells the caller what to do with an error.
 func (s *Submitter) Submit(ctx context.Context, r Request) (Result, error) {
 	ref := CallerReference(r.Distribution, r.MessageIDs, r.Paths, r.SentBound)
 	batch := &types.InvalidationBatch{
@@ -149,7 +154,7 @@ func (s *Submitter) Submit(ctx context.Context, r Request) (Result, error) {
 		op = "CreateInvalidationForDistributionTenant"
 		out, err := s.api.CreateInvalidationForDistributionTenant(ctx, &cloudfront.CreateInvalidationForDistributionTenantInput{
 			Id: aws.String(r.Distribution), InvalidationBatch: batch,
-		})
+		}, oneAttempt)
 		if err != nil {
 			return Result{Reference: ref}, fmt.Errorf("cloudfront %s %s: %w", op, r.Distribution, err)
 		}
@@ -157,7 +162,7 @@ func (s *Submitter) Submit(ctx context.Context, r Request) (Result, error) {
 	} else {
 		out, err := s.api.CreateInvalidation(ctx, &cloudfront.CreateInvalidationInput{
 			DistributionId: aws.String(r.Distribution), InvalidationBatch: batch,
-		})
+		}, oneAttempt)
 		if err != nil {
 			return Result{Reference: ref}, fmt.Errorf("cloudfront %s %s: %w", op, r.Distribution, err)
 		}
@@ -180,7 +185,8 @@ type Class int
 
 const (
 	// Transient: throttling, 5xx, network, credentials being refreshed. Keep
-	// holding the messages and retry the same request (same reference).
+	// holding the messages; retry after a backoff and a fresh look (the
+	// same request, same reference, unless something changed meanwhile).
 	Transient Class = iota
 	// Quota: TooManyInvalidationsInProgress. Keep holding, back off, and
 	// merge newer paths into the retry.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/cloudfront"
 	"github.com/aws/smithy-go"
 
@@ -199,3 +200,38 @@ func TestClassifyCodes(t *testing.T) {
 }
 
 var _ http.Handler = (*cfsim.Server)(nil)
+
+// TestSubmitTriesOnce: with the worker's retrying client (the SDK's
+// standard retryer, several attempts), a 503 and a throttle come back after
+// one request each: the retry is the worker's, after a fresh look at
+// CloudFront, never the SDK's blind resend of the same paths.
+func TestSubmitTriesOnce(t *testing.T) {
+	sim := cfsim.New(cfsim.Options{Distributions: []string{"E1"}, ErrorRate: 1})
+	srv := httptest.NewServer(sim)
+	defer srv.Close()
+	client := cloudfront.NewFromConfig(testenv.AWSConfig(), func(o *cloudfront.Options) {
+		o.BaseEndpoint = aws.String(srv.URL)
+		o.Retryer = retry.AddWithMaxAttempts(retry.NewStandard(func(so *retry.StandardOptions) {
+			so.Backoff = retry.BackoffDelayerFunc(func(int, error) (time.Duration, error) { return 0, nil })
+		}), 5)
+	})
+	for _, tenant := range []bool{false, true} {
+		id := "E1"
+		if tenant {
+			id = "dt_1"
+		}
+		if _, err := NewSubmitter(client).Submit(context.Background(), Request{Distribution: id, Tenant: tenant, Paths: []string{"/a"}, MessageIDs: []string{"m1"}}); err == nil {
+			t.Fatalf("tenant %v: Submit succeeded against a simulator that answers every request with a 503", tenant)
+		}
+	}
+	got := 0
+	for op, byOutcome := range sim.Stats().Requests {
+		for _, n := range byOutcome {
+			got += n
+		}
+		t.Logf("%s: %v", op, byOutcome)
+	}
+	if got != 2 {
+		t.Fatalf("CloudFront saw %d requests for two submits, want 2 (one attempt each)", got)
+	}
+}

@@ -256,8 +256,8 @@ func (w *Worker) waiting(t string, d status.Distribution, ls ledger.Stats, now t
 	w.mu.Unlock()
 	if held && wt.until.After(now) && wt.code != policy.HeldPaused {
 		text := policy.Reason(wt.code)
-		if wt.code == "backoff" {
-			text = "CloudFront refused with TooManyInvalidationsInProgress: backing off"
+		if wt.text != "" {
+			text = wt.text
 		}
 		out = append(out, status.Wait{Code: wt.code, Text: text, Until: wt.until})
 	}

@@ -12,59 +12,59 @@ import (
 	"github.com/acme/cf-invalidator/internal/ledger"
 	"github.com/acme/cf-invalidator/internal/metrics"
 	"github.com/acme/cf-invalidator/internal/policy"
-	"github.com/acme/cf-invalidator/internal/retry"
 )
 
 // logSample bounds how many paths one log line shows.
 const logSample = 5
 
-// submit sends r until CloudFront accepts it, refuses it for good, or the
-// worker shuts down. Transient errors retry the same request, so its
-// CallerReference is the same and an answer lost on the wire cannot cause a
-// second invalidation. c is what r reserved of the headroom.
+// submit sends r once. Accepted, its messages settle; refused for good,
+// they are dead-lettered; refused for now (5xx, throttling, no answer,
+// TooManyInvalidationsInProgress), its items wait again and the target
+// flushes after a backoff (retryLater). That retry is a new flush, so it
+// looks at CloudFront first: a replica's invalidation created meanwhile
+// settles what it covers, and only what is still uncovered goes out — a
+// blind resend of the same paths would pay for them twice. Unchanged, the
+// retry is the same request with the same CallerReference, so an answer
+// lost on the wire cannot cause a second invalidation; and the view shows
+// an invalidation whose answer was lost, which covers its messages.
+// c is what r reserved of the headroom.
 func (w *Worker) submit(target string, r coalesce.Request, s *ledger.Submission, collapsed bool, c claim) {
 	defer w.subs.Done()
 	log := w.log.With(zap.String("distribution", target), zap.Int("paths", len(r.Paths)), zap.Int("messages", len(r.Messages)))
-	bulk := c.bulk
 	_, tenant := w.parentOf(target)
-	for attempt := 0; ; attempt++ {
-		if !w.sem.acquire(w.ctx, bulk) {
-			w.abandon(target, s, c)
-			return
-		}
-		start := time.Now()
-		res, err := w.sub.Submit(w.ctx, invalidate.Request{Distribution: target, Tenant: tenant, Paths: r.Paths, MessageIDs: r.Messages,
-			SentBound: s.SentBound()})
-		w.m.SubmitLatency.Observe(time.Since(start).Seconds())
-		w.sem.release()
-		if err == nil {
-			w.accepted(target, r, s, collapsed, c, res, log)
-			return
-		}
-		if w.ctx.Err() != nil {
-			w.abandon(target, s, c) // shutdown: the messages are released, not failed
-			return
-		}
-		class, code := invalidate.Classify(err)
-		switch class {
-		case invalidate.Permanent:
-			w.refused(target, r, s, c, code, err, log)
-			return
-		case invalidate.Quota:
-			w.m.Requests.WithLabelValues(metrics.OutcomeQuota).Inc()
-			w.st.errored("cloudfront:quota", err)
-			w.quotaRefused(target, r, s, c, log)
-			return
-		}
+	if !w.sem.acquire(w.ctx, c.bulk) {
+		w.abandon(target, s, c)
+		return
+	}
+	start := time.Now()
+	res, err := w.sub.Submit(w.ctx, invalidate.Request{Distribution: target, Tenant: tenant, Paths: r.Paths, MessageIDs: r.Messages,
+		SentBound: s.SentBound()})
+	w.m.SubmitLatency.Observe(time.Since(start).Seconds())
+	w.sem.release()
+	if err == nil {
+		w.accepted(target, r, s, collapsed, c, res, log)
+		return
+	}
+	if w.ctx.Err() != nil {
+		w.abandon(target, s, c) // shutdown: the messages are released, not failed
+		return
+	}
+	class, code := invalidate.Classify(err)
+	switch class {
+	case invalidate.Permanent:
+		w.refused(target, r, s, c, code, err, log)
+	case invalidate.Quota:
+		w.m.Requests.WithLabelValues(metrics.OutcomeQuota).Inc()
+		w.st.errored("cloudfront:quota", err)
+		w.m.HeldPaths.WithLabelValues("quota_refused").Add(float64(len(r.Paths)))
+		d, n := w.retryLater(target, s, c, "CloudFront refused with TooManyInvalidationsInProgress: backing off")
+		log.Warn("too many invalidations in progress; holding the paths and retrying", zap.Duration("backoff", d), zap.Int("refusals", n))
+	default:
 		w.m.Requests.WithLabelValues(metrics.OutcomeTransient).Inc()
 		w.st.errored("cloudfront:transient", err)
-		d := w.o.Backoff.Delay(attempt)
-		log.Warn("CreateInvalidation failed; retrying the same request", zap.String("code", code),
-			zap.Error(err), zap.Duration("backoff", d), zap.Int("attempt", attempt+1))
-		if !retry.Sleep(w.ctx, d) {
-			w.abandon(target, s, c)
-			return
-		}
+		d, n := w.retryLater(target, s, c, "CloudFront failed ("+code+"): backing off, then a fresh look and a retry")
+		log.Warn("CreateInvalidation failed; retrying after a backoff and a fresh look at CloudFront", zap.String("code", code),
+			zap.Error(err), zap.Duration("backoff", d), zap.Int("attempt", n))
 	}
 }
 
@@ -101,7 +101,7 @@ func (w *Worker) accepted(target string, r coalesce.Request, s *ledger.Submissio
 		zap.String("caller_reference", res.Reference), zap.Bool("new", fresh), zap.Int("settled", len(settled)),
 		zap.Strings("sample_paths", r.Paths[:min(logSample, len(r.Paths))]))
 	w.mu.Lock()
-	delete(w.quotaAttempts, target)
+	delete(w.failures, target)
 	if w.waits[target].code == "backoff" {
 		delete(w.waits, target)
 	}
@@ -110,23 +110,23 @@ func (w *Worker) accepted(target string, r coalesce.Request, s *ledger.Submissio
 	w.rearm(target)
 }
 
-// quotaRefused: CloudFront refused r with TooManyInvalidationsInProgress.
-// Its items wait again, the target is held for a growing backoff, and the
-// next flush merges newer items into the retry.
-func (w *Worker) quotaRefused(target string, r coalesce.Request, s *ledger.Submission, c claim, log *zap.Logger) {
+// retryLater: CloudFront did not take the request for now. Its items wait
+// again, the target is held for a backoff that grows with each failure in
+// a row (reset by an acceptance), and the flush after it merges newer
+// items into the retry. It returns the backoff and the failures in a row.
+func (w *Worker) retryLater(target string, s *ledger.Submission, c claim, why string) (time.Duration, int) {
 	w.mu.Lock()
-	k := w.quotaAttempts[target]
-	w.quotaAttempts[target] = k + 1
+	k := w.failures[target]
+	w.failures[target] = k + 1
 	d := w.o.Backoff.Delay(k)
 	until := time.Now().Add(d)
-	w.waits[target] = wait{code: "backoff", until: until}
+	w.waits[target] = wait{code: "backoff", until: until, text: why}
 	w.mu.Unlock()
-	w.m.HeldPaths.WithLabelValues("quota_refused").Add(float64(len(r.Paths)))
-	log.Warn("too many invalidations in progress; holding the paths and retrying", zap.Duration("backoff", d), zap.Int("refusals", k+1))
 	w.led.Hold(target, until) // before the items stop being in flight: no flush in between
 	w.led.End(s, nil)
 	w.reserve(c, -1)
 	w.rearm(target)
+	return d, k + 1
 }
 
 // refused handles a permanent error. An InvalidArgument over several

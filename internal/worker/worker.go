@@ -185,13 +185,13 @@ type Worker struct {
 	// flushing at once must not each spend what remains.
 	budgetMu sync.Mutex
 
-	mu            sync.Mutex
-	pending       map[string]policy.Room // per pool: paths gated, not yet answered
-	underway      map[string]int         // per target: paths gated, not yet in the view (billed, for budgets)
-	quotaAttempts map[string]int         // consecutive quota refusals per target
-	waits         map[string]wait        // why a target's work waits, for the status page
-	active        map[string]bool        // targets the view was told are active
-	stopped       bool                   // no new submissions (shutdown's grace is over)
+	mu       sync.Mutex
+	pending  map[string]policy.Room // per pool: paths gated, not yet answered
+	underway map[string]int         // per target: paths gated, not yet in the view (billed, for budgets)
+	failures map[string]int         // requests refused for now in a row, per target (quota, 5xx, no answer)
+	waits    map[string]wait        // why a target's work waits, for the status page
+	active   map[string]bool        // targets the view was told are active
+	stopped  bool                   // no new submissions (shutdown's grace is over)
 
 	st         *statusState
 	statusOpts StatusOptions
@@ -201,6 +201,7 @@ type Worker struct {
 type wait struct {
 	code  string
 	until time.Time
+	text  string // for "backoff": why, in words
 }
 
 // New returns a Worker.
@@ -227,14 +228,14 @@ func New(q queue, sub submitter, dec decoder, v view, o Options) *Worker {
 	w := &Worker{
 		q: q, sub: sub, dec: dec, view: v, gate: o.Gate, log: o.Logger, m: o.Metrics, o: o,
 		ctx: ctx, cancel: cancel,
-		sem:           newSlots(o.SubmitConcurrency),
-		changed:       make(chan struct{}, 1),
-		pending:       map[string]policy.Room{},
-		underway:      map[string]int{},
-		quotaAttempts: map[string]int{},
-		waits:         map[string]wait{},
-		active:        map[string]bool{},
-		st:            newStatusState(),
+		sem:      newSlots(o.SubmitConcurrency),
+		changed:  make(chan struct{}, 1),
+		pending:  map[string]policy.Room{},
+		underway: map[string]int{},
+		failures: map[string]int{},
+		waits:    map[string]wait{},
+		active:   map[string]bool{},
+		st:       newStatusState(),
 	}
 	w.led = ledger.New(ledger.Options{
 		Window: o.Window, Skew: o.Skew,

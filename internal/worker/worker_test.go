@@ -21,6 +21,7 @@ import (
 	"github.com/acme/cf-invalidator/internal/message"
 	"github.com/acme/cf-invalidator/internal/policy"
 	"github.com/acme/cf-invalidator/internal/retry"
+	"github.com/acme/cf-invalidator/internal/status"
 )
 
 type fakeQueue struct {
@@ -798,4 +799,62 @@ func TestJitterDelaysFlushWithinBound(t *testing.T) {
 			t.Fatalf("flushed after %v, want within [window, window+jitter)", d)
 		}
 	})
+}
+
+// TestTransientRetryLooksAgainFirst: CloudFront answers the first request
+// with a 503; during the backoff a replica invalidates the shared page. The
+// retry is a new flush with a fresh look, so it sends only the page nobody
+// covered — a blind resend of the same request would pay for /home twice.
+func TestTransientRetryLooksAgainFirst(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFixture(t, nil)
+		f.cf.script = func(n int, _ invalidate.Request) error {
+			if n == 0 {
+				return &smithy.GenericAPIError{Code: "ServiceUnavailable", Fault: smithy.FaultServer}
+			}
+			return nil
+		}
+		var mu sync.Mutex
+		replicaAt := time.Time{}
+		f.v.onFresh = func(target string) {
+			mu.Lock()
+			at := replicaAt
+			mu.Unlock()
+			if !at.IsZero() {
+				f.w.Observed(cfview.Invalidation{Target: target, ID: "R1", Created: at, Items: []string{"/home"}, Origin: cfview.OriginFleet})
+			}
+		}
+		m := &consumer.Message{ID: "m", Body: v1("E1", "/home", "/post-1"), SentAt: time.Now()}
+		f.handle(m)
+		time.Sleep(10 * time.Second)
+		synctest.Wait()
+		if calls := f.cf.get(); len(calls) != 1 {
+			t.Fatalf("calls at the window's end = %d, want 1", len(calls))
+		}
+		if ws := waitsOf(f.w.Snapshot(context.Background()), "E1"); len(ws) == 0 || ws[0].Code != "backoff" ||
+			!strings.Contains(ws[0].Text, "ServiceUnavailable") {
+			t.Fatalf("the status does not say why the work waits: %+v", ws)
+		}
+		mu.Lock()
+		replicaAt = time.Now().Add(100 * time.Millisecond) // a replica's flush, during our backoff
+		mu.Unlock()
+		time.Sleep(10 * time.Second)
+		synctest.Wait()
+		calls := f.cf.get()
+		if len(calls) != 2 || !slices.Equal(calls[1].req.Paths, []string{"/post-1"}) {
+			t.Fatalf("retry sent %+v, want only /post-1 (the replica covered /home)", calls[1:])
+		}
+		if _, ok := f.q.deletedAt("m"); !ok {
+			t.Fatal("m not deleted after both its items were covered")
+		}
+	})
+}
+
+func waitsOf(s status.Snapshot, target string) []status.Wait {
+	for _, d := range s.Distributions {
+		if d.ID == target {
+			return d.Waiting
+		}
+	}
+	return nil
 }
