@@ -166,7 +166,7 @@ func build(ctx context.Context, cfg config.Config, log *zap.Logger) (*app, error
 	var cs []*consumer.Consumer
 	for _, q := range cfg.EffectiveQueues() {
 		cs = append(cs, consumer.New(sqsClient, consumer.Options{
-			QueueURL: q.URL, DLQURL: q.DeadLetterQueueURL, Pollers: q.Pollers, Lane: q.Lane,
+			QueueURL: q.URL, DLQURL: q.DeadLetterQueueURL, Pollers: q.Pollers, Lane: q.Lane, Bulk: q.Lane == config.LaneBulk,
 			Visibility: cfg.VisibilityTimeout, MaxHeld: cfg.MaxHeld, Metrics: m,
 			Logger: log.Named("consumer").With(zap.String("queue", q.URL), zap.String("lane", q.Lane)),
 			OnLost: func(id string) { a.w.Lost(id) },

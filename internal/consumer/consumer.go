@@ -56,14 +56,28 @@ var _ sqsAPI = (*sqs.Client)(nil)
 
 // Message is a received SQS message. The receipt handle stays inside the
 // consumer: it is a credential for the message and never logged.
+//
+// It is kept small (a worker may hold 100,000): with the consumer's own
+// fields, an entry is 96 bytes, a size class of Go's allocator.
 type Message struct {
-	ID           string
-	Body         string
-	ReceiveCount int
-	SentAt       time.Time
-	Attributes   map[string]types.MessageAttributeValue
-	// Lane is the lane of the queue it came from (Options.Lane).
-	Lane string
+	ID   string
+	Body string
+	// SentMs is SQS's SentTimestamp, Unix milliseconds (0: not known);
+	// SentAt gives it as a time.
+	SentMs     int64
+	Attributes map[string]types.MessageAttributeValue
+	// ReceiveCount is SQS's ApproximateReceiveCount.
+	ReceiveCount int32
+	// Bulk: it came from a bulk-lane queue (Options.Bulk).
+	Bulk bool
+}
+
+// SentAt is the SentTimestamp (zero when not known).
+func (m *Message) SentAt() time.Time {
+	if m.SentMs == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(m.SentMs)
 }
 
 // Handler receives each batch of newly received messages. It runs on the
@@ -73,9 +87,10 @@ type Handler func(ctx context.Context, msgs []*Message)
 // Options configures a Consumer.
 type Options struct {
 	QueueURL string
-	// Lane names the queue's lane ("live", "bulk"); it is put on every
-	// message received.
-	Lane       string
+	// Lane names the queue's lane ("live", "bulk") for logs and the status.
+	Lane string
+	// Bulk: the queue is a bulk lane; every message received says so.
+	Bulk       bool
 	DLQURL     string // "" = discover from the queue's RedrivePolicy
 	Pollers    int
 	Visibility time.Duration
@@ -358,7 +373,7 @@ func (c *Consumer) receive(ctx context.Context, n int) (fresh []*Message, got in
 			continue
 		}
 		e := newEntry(m)
-		e.msg.Lane = c.opts.Lane
+		e.msg.Bulk = c.opts.Bulk
 		e.receivedAt, e.visibleAt = now, now+c.opts.Visibility
 		c.held[e.msg.ID] = e
 		fresh = append(fresh, &e.msg)
@@ -385,11 +400,11 @@ func newEntry(m types.Message) *entry {
 	all := b.String()
 	e := &entry{receipt: all[len(id) : len(id)+len(receipt)]}
 	e.msg = Message{ID: all[:len(id)], Body: all[len(id)+len(receipt):], Attributes: cloneAttributes(m.MessageAttributes)}
-	if v, err := strconv.Atoi(m.Attributes[string(types.MessageSystemAttributeNameApproximateReceiveCount)]); err == nil {
-		e.msg.ReceiveCount = v
+	if v, err := strconv.ParseInt(m.Attributes[string(types.MessageSystemAttributeNameApproximateReceiveCount)], 10, 32); err == nil {
+		e.msg.ReceiveCount = int32(v)
 	}
-	if v, err := strconv.ParseInt(m.Attributes[string(types.MessageSystemAttributeNameSentTimestamp)], 10, 64); err == nil {
-		e.msg.SentAt = time.UnixMilli(v)
+	if v, err := strconv.ParseInt(m.Attributes[string(types.MessageSystemAttributeNameSentTimestamp)], 10, 64); err == nil && v > 0 {
+		e.msg.SentMs = v
 	}
 	return e
 }
@@ -447,6 +462,16 @@ func (c *Consumer) Holds(id string) bool {
 	defer c.mu.Unlock()
 	_, ok := c.held[id]
 	return ok
+}
+
+// Message returns the held message id (false when it is not held).
+func (c *Consumer) Message(id string) (*Message, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.held[id]; ok {
+		return &e.msg, true
+	}
+	return nil, false
 }
 
 // QueueURL is the queue the consumer reads.

@@ -139,7 +139,7 @@ func (c *Consumer) sendToDLQ(ctx context.Context, m *Message, r Rejection) error
 		log.Error("sqs SendMessage to the dead-letter queue failed; message left on the queue", zap.Error(err))
 		return fmt.Errorf("sqs SendMessage (dead-letter queue): %w", err)
 	}
-	log.Warn("message dead-lettered", zap.Bool("partial", r.Body != nil), zap.Int("receive_count", m.ReceiveCount))
+	log.Warn("message dead-lettered", zap.Bool("partial", r.Body != nil), zap.Int32("receive_count", m.ReceiveCount))
 	return nil
 }
 

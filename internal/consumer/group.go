@@ -107,6 +107,16 @@ func (g *Group) Delete(id string) {
 	}
 }
 
+// Message returns a held message by id.
+func (g *Group) Message(id string) (*Message, bool) {
+	for _, c := range g.cs {
+		if m, ok := c.Message(id); ok {
+			return m, true
+		}
+	}
+	return nil, false
+}
+
 // Abandon stops holding a message (see Consumer.Abandon).
 func (g *Group) Abandon(id string) {
 	if c := g.owner(id); c != nil {

@@ -100,14 +100,14 @@ func (c *Consumer) deleted(ids []string, now time.Time) {
 // SentTimestamp comes from SQS's clock: a negative age (clock skew) counts
 // as 0; a message without one (not requested) is not observed.
 func (c *Consumer) observeAge(e *entry, now time.Time) {
-	if e.msg.SentAt.IsZero() {
+	if e.msg.SentMs == 0 {
 		return
 	}
 	reason := metrics.ReasonSettled
 	if e.deadLettered {
 		reason = metrics.ReasonDeadLettered
 	}
-	c.m.MessageAgeAtDelete.WithLabelValues(reason).Observe(max(now.Sub(e.msg.SentAt), 0).Seconds())
+	c.m.MessageAgeAtDelete.WithLabelValues(reason).Observe(max(now.Sub(e.msg.SentAt()), 0).Seconds())
 }
 
 type batchEntry struct{ id, receipt string }

@@ -33,7 +33,7 @@ func (c *Consumer) Status(ctx context.Context) status.Queue {
 	held := len(c.held)
 	var oldest time.Time
 	for _, e := range c.held {
-		if s := e.msg.SentAt; !s.IsZero() && (oldest.IsZero() || s.Before(oldest)) {
+		if s := e.msg.SentAt(); !s.IsZero() && (oldest.IsZero() || s.Before(oldest)) {
 			oldest = s
 		}
 	}

@@ -104,8 +104,6 @@ type Message struct {
 	// Targets hold the message's canonical items per target: one Target per
 	// target id, each item once (the decoder deduplicates).
 	Targets []Target
-	// Ref is the caller's handle for the message, returned by Reject.
-	Ref any
 }
 
 // Target is the items of a message for one target.
@@ -146,30 +144,46 @@ type Ledger struct {
 	targets map[string]*target
 }
 
-// entry is one held message, kept small: a worker may hold 100,000 (times
-// are Unix nanoseconds, covered bits inline for up to 64 items).
+// entry is one held message, kept small: a worker may hold 100,000, and
+// this is 80 bytes (times are Unix nanoseconds; the covered bits inline for
+// up to 64 items; what few messages need behind ext).
 type entry struct {
-	id       string
-	ref      any
-	sent     stamp // skew and lag not included
-	received stamp
-	dueAt    stamp // when its items are due
-	// coverableAt: with a lag, a submission must start after this for the
-	// causal rule to apply (0 = any time).
-	coverableAt stamp
-	items       []*item // every item, over every target
-	bits        uint64  // bit i: items[i] is covered, for i < 64
-	// more: the same for items[64:]; a pointer, as most messages have
-	// fewer than 64 items (16 bytes less per held message).
-	more *[]uint64
-	open int32 // items not covered
-	gone bool  // settled, rejected or forgotten
+	id    string
+	sent  stamp   // skew and lag not included
+	dueAt stamp   // when its items are due
+	items []*item // every uncovered item at arrival, over every target
+	bits  uint64  // bit i: items[i] is covered, for i < 64
+	ext   *entryExt
+	// wait is dueAt - receipt in milliseconds (at most 49 days; windows and
+	// lags are bounded by SQS's 12-hour hold): the receipt without 8 more
+	// bytes.
+	wait uint32
+	gone bool // settled, rejected or forgotten
 	bulk bool
 	// sentKnown: sent is the SentTimestamp (else the receipt, on this
 	// host's clock, which may not bound another process's invalidation).
-	// Beside the other bools: between two stamps it would cost 8 bytes of
-	// padding.
 	sentKnown bool
+}
+
+// entryExt is what only some messages need.
+type entryExt struct {
+	more []uint64 // the covered bits of items[64:]
+	// pos is each item's index in items (indexOf), for more than 64 items.
+	pos map[*item]int32
+	// coverableAt: with a lag, a submission must start after this for the
+	// causal rule to apply (0 = any time).
+	coverableAt stamp
+}
+
+// received is when this process received the message (to the millisecond).
+func (e *entry) received() stamp { return e.dueAt - stamp(e.wait)*stamp(time.Millisecond) }
+
+// coverableAt: see entryExt.
+func (e *entry) coverableAt() stamp {
+	if e.ext == nil {
+		return 0
+	}
+	return e.ext.coverableAt
 }
 
 // stamp is a time as Unix nanoseconds (wall clock, as SentTimestamp and
@@ -194,7 +208,7 @@ func (e *entry) word(i int) *uint64 {
 	if i < 64 {
 		return &e.bits
 	}
-	return &(*e.more)[(i-64)/64]
+	return &e.ext.more[(i-64)/64]
 }
 
 func (e *entry) isCovered(i int) bool { return *e.word(i)&(1<<(i%64)) != 0 }
@@ -205,30 +219,62 @@ func (e *entry) cover(i int) bool {
 		return false
 	}
 	*e.word(i) |= 1 << (i % 64)
-	e.open--
-	return e.open == 0
+	return e.allCovered()
 }
 
-// want is one message wanting an item: the entry and the item's index in it.
-type want struct {
-	e *entry
-	i int
+// allCovered reports whether every item's bit is set (no counter: a word
+// compare for up to 64 items; a shift by 64 is 0 in Go, so the mask of 64
+// is all ones).
+func (e *entry) allCovered() bool {
+	n := len(e.items)
+	if n <= 64 {
+		return e.bits == uint64(1)<<n-1
+	}
+	if e.bits != ^uint64(0) {
+		return false
+	}
+	for w, word := range e.ext.more {
+		if word != uint64(1)<<min(64, n-64-64*w)-1 {
+			return false
+		}
+	}
+	return true
 }
+
+// indexOf returns it's index in e.items: a scan of a few pointers (most
+// messages have a handful of items), or past 64 items the position map.
+func (e *entry) indexOf(it *item) int {
+	if e.ext != nil && e.ext.pos != nil {
+		return int(e.ext.pos[it])
+	}
+	for i, x := range e.items {
+		if x == it {
+			return i
+		}
+	}
+	panic("ledger: a wanter without the item") // every wanter holds it: an invariant
+}
+
+// wants reports whether e still waits for it (held, not covered).
+func (e *entry) wants(it *item) bool { return !e.gone && !e.isCovered(e.indexOf(it)) }
 
 type item struct {
-	t        *target
-	key      string
-	wanters  []want // in arrival order; covered and gone ones are dropped lazily
-	inflight int    // submissions under way that carry it (or a wildcard over it)
+	t   *target
+	key string
+	// wanters are the messages wanting it, in arrival order; covered and
+	// gone ones are dropped lazily. 8 bytes each: the item's index in the
+	// entry is found again (indexOf), not stored.
+	wanters  []*entry
+	inflight int // submissions under way that carry it (or a wildcard over it)
 }
 
 // live drops wanters that no longer want the item and reports whether any
 // are left.
 func (it *item) live() bool {
 	k := 0
-	for _, w := range it.wanters {
-		if !w.e.gone && !w.e.isCovered(w.i) {
-			it.wanters[k] = w
+	for _, e := range it.wanters {
+		if e.wants(it) {
+			it.wanters[k] = e
 			k++
 		}
 	}
@@ -306,23 +352,19 @@ func (l *Ledger) Add(m Message) (due time.Time, settled bool) {
 	if e, ok := l.msgs[m.ID]; ok {
 		return e.dueAt.time(), false
 	}
-	e := &entry{id: m.ID, ref: m.Ref, sent: stampOf(m.Sent), sentKnown: sentKnown, received: stampOf(m.Received),
-		dueAt: stampOf(m.Received.Add(window)), bulk: m.Bulk}
+	e := &entry{id: m.ID, sent: stampOf(m.Sent), sentKnown: sentKnown, dueAt: stampOf(m.Received.Add(window)), bulk: m.Bulk}
 	n := 0
 	for _, t := range m.Targets {
 		n += len(t.Items)
 	}
 	e.items = make([]*item, 0, n)
-	if n > 64 {
-		more := make([]uint64, (n-64+63)/64)
-		e.more = &more
-	}
+	var coverableAt stamp
 	for _, tg := range m.Targets {
 		t := l.target(tg.ID)
 		lag := l.o.Lag(tg.ID)
 		if lag > 0 {
 			at := stampOf(m.Sent.Add(lag + l.o.Skew))
-			e.coverableAt = max(e.coverableAt, at)
+			coverableAt = max(coverableAt, at)
 			e.dueAt = max(e.dueAt, at)
 		}
 		sentLag := stampOf(m.Sent.Add(lag))
@@ -336,7 +378,7 @@ func (l *Ledger) Add(m Message) (due time.Time, settled bool) {
 				it = &item{t: t, key: key}
 				t.items[key] = it
 			}
-			it.wanters = append(it.wanters, want{e, len(e.items)})
+			it.wanters = append(it.wanters, e)
 			e.items = append(e.items, it)
 			added = true
 		}
@@ -345,9 +387,19 @@ func (l *Ledger) Add(m Message) (due time.Time, settled bool) {
 			t.held++
 		}
 	}
-	e.open = int32(len(e.items))
-	if e.open == 0 {
+	if len(e.items) == 0 {
 		return time.Time{}, true
+	}
+	e.wait = uint32((e.dueAt - stampOf(m.Received)) / stamp(time.Millisecond))
+	if k := len(e.items); k > 64 || coverableAt != 0 {
+		e.ext = &entryExt{coverableAt: coverableAt}
+		if k > 64 {
+			e.ext.more = make([]uint64, (k-64+63)/64)
+			e.ext.pos = make(map[*item]int32, k)
+			for i, it := range e.items {
+				e.ext.pos[it] = int32(i)
+			}
+		}
 	}
 	l.msgs[m.ID] = e
 	return e.dueAt.time(), false
@@ -372,24 +424,25 @@ func (l *Ledger) observe(v Invalidation, s *Submission) []string {
 	var settled []string
 	lag := stamp(l.o.Lag(v.Target))
 	coverFor := func(e *entry) bool {
-		if s != nil && s.serves(e) && (e.coverableAt == 0 || stampOf(s.started) >= e.coverableAt) {
+		if s != nil && s.serves(e) && (e.coverableAt() == 0 || stampOf(s.started) >= e.coverableAt()) {
 			return true
 		}
 		return e.sent+lag < covers
 	}
 	apply := func(it *item) {
 		k := 0
-		for _, w := range it.wanters {
-			if w.e.gone || w.e.isCovered(w.i) {
+		for _, e := range it.wanters {
+			if !e.wants(it) {
 				continue
 			}
-			if coverFor(w.e) {
-				if w.e.cover(w.i) {
-					settled = append(settled, l.settle(w.e))
+			if coverFor(e) {
+				i := e.indexOf(it)
+				if e.cover(i) {
+					settled = append(settled, l.settle(e))
 				}
 				continue
 			}
-			it.wanters[k] = w
+			it.wanters[k] = e
 			k++
 		}
 		clear(it.wanters[k:])
@@ -445,19 +498,19 @@ func (l *Ledger) drop(e *entry) {
 }
 
 // Reject takes messages out without settling them (they are dead-lettered
-// by the caller) and returns the Ref of each one that was held.
-func (l *Ledger) Reject(ids []string) []any {
+// by the caller) and returns the ids of those that were held.
+func (l *Ledger) Reject(ids []string) []string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	var refs []any
+	var held []string
 	for _, id := range ids {
 		if e := l.msgs[id]; e != nil {
-			refs = append(refs, e.ref)
+			held = append(held, id)
 			l.drop(e)
 			l.prune(e)
 		}
 	}
-	return refs
+	return held
 }
 
 // Forget takes a message out without settling it: released at shutdown, or

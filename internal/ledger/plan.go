@@ -55,13 +55,12 @@ func (l *Ledger) Plan(target string, all bool) Batch {
 		var owners []string
 		anyDue, bulk := false, true
 		var window stamp
-		for _, w := range it.wanters {
-			e := w.e
-			if !all && e.coverableAt != 0 && nowS < e.coverableAt {
+		for _, e := range it.wanters {
+			if ca := e.coverableAt(); !all && ca != 0 && nowS < ca {
 				continue // a lagging producer's change may not be live yet
 			}
 			if window == 0 {
-				window = e.dueAt - e.received
+				window = e.dueAt - e.received()
 			}
 			owners = append(owners, e.id)
 			bulk = bulk && e.bulk
@@ -289,8 +288,8 @@ func (l *Ledger) Stats(target string) Stats {
 	}
 	var oldest stamp
 	for _, e := range t.queue {
-		if !e.gone && (oldest == 0 || e.received < oldest) {
-			oldest = e.received
+		if r := e.received(); !e.gone && (oldest == 0 || r < oldest) {
+			oldest = r
 		}
 	}
 	s.Oldest = oldest.time()
@@ -319,8 +318,8 @@ func (l *Ledger) Oldest(ids []string) time.Time {
 	defer l.mu.Unlock()
 	var first stamp
 	for _, id := range ids {
-		if e := l.msgs[id]; e != nil && (first == 0 || e.received < first) {
-			first = e.received
+		if e := l.msgs[id]; e != nil && (first == 0 || e.received() < first) {
+			first = e.received()
 		}
 	}
 	return first.time()

@@ -154,13 +154,16 @@ func (w *Worker) refused(target string, r coalesce.Request, s *ledger.Submission
 	log.Error("CloudFront refused the request for good; dead-lettering its messages", zap.String("code", code), zap.Error(err))
 	// Out of the ledger before the items stop being in flight, so no flush
 	// plans them again in between.
-	refs := w.led.Reject(r.Messages)
+	ids := w.led.Reject(r.Messages)
 	w.led.End(s, nil)
 	w.reserve(c, -1)
 	rej := consumer.Rejection{Code: "cloudfront_" + code, Reason: err.Error()}
 	now := time.Now()
-	for _, ref := range refs {
-		m := ref.(*consumer.Message)
+	for _, id := range ids {
+		m, ok := w.q.Message(id)
+		if !ok {
+			continue // not held any more (its lease was lost): it comes back
+		}
 		w.st.deadLettered(rej.Code, rej.Reason, m.ID, m.Body, now)
 		_ = w.q.DeadLetter(w.ctx, m, rej)
 	}

@@ -45,6 +45,8 @@ type queue interface {
 	DeadLetter(ctx context.Context, m *consumer.Message, r consumer.Rejection) error
 	DeadLetterPart(ctx context.Context, m *consumer.Message, r consumer.Rejection) error
 	Abandon(id string)
+	// Message returns a held message by id (the ledger keeps ids only).
+	Message(id string) (*consumer.Message, bool)
 }
 
 // submitter sends one invalidation request.
@@ -284,8 +286,12 @@ func (w *Worker) take(m *consumer.Message, now time.Time) {
 			return
 		}
 	}
-	lm := ledger.Message{ID: m.ID, Sent: m.SentAt, Received: now, Ref: m, Targets: make([]ledger.Target, 0, len(d.Targets)),
-		Window: w.o.Lanes[m.Lane].Window, Bulk: m.Lane == LaneBulk}
+	lane := LaneLive
+	if m.Bulk {
+		lane = LaneBulk
+	}
+	lm := ledger.Message{ID: m.ID, Sent: m.SentAt(), Received: now, Targets: make([]ledger.Target, 0, len(d.Targets)),
+		Window: w.o.Lanes[lane].Window, Bulk: m.Bulk}
 	for _, t := range d.Targets {
 		w.m.PathsIn.Add(float64(len(t.Paths)))
 		lm.Targets = append(lm.Targets, ledger.Target{ID: t.Key(), Items: t.Paths})

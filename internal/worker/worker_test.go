@@ -30,10 +30,18 @@ type fakeQueue struct {
 	dead      map[string]consumer.Rejection
 	parts     []consumer.Rejection
 	abandoned []string
+	held      map[string]*consumer.Message // every message handed to the worker
 }
 
 func newFakeQueue() *fakeQueue {
-	return &fakeQueue{deleted: map[string]time.Time{}, dead: map[string]consumer.Rejection{}}
+	return &fakeQueue{deleted: map[string]time.Time{}, dead: map[string]consumer.Rejection{}, held: map[string]*consumer.Message{}}
+}
+
+func (q *fakeQueue) Message(id string) (*consumer.Message, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	m, ok := q.held[id]
+	return m, ok
 }
 
 func (q *fakeQueue) Delete(id string) {
@@ -208,14 +216,21 @@ func newFixture(t *testing.T, tweak func(*Options)) *fixture {
 }
 
 func msg(id, body string) *consumer.Message {
-	return &consumer.Message{ID: id, Body: body, SentAt: time.Now()}
+	return &consumer.Message{ID: id, Body: body, SentMs: time.Now().UnixMilli()}
 }
 
 func v1(dist string, paths ...string) string {
 	return fmt.Sprintf(`{"distribution_id":%q,"paths":["%s"]}`, dist, strings.Join(paths, `","`))
 }
 
-func (f *fixture) handle(ms ...*consumer.Message) { f.w.Handle(context.Background(), ms) }
+func (f *fixture) handle(ms ...*consumer.Message) {
+	f.q.mu.Lock()
+	for _, m := range ms {
+		f.q.held[m.ID] = m
+	}
+	f.q.mu.Unlock()
+	f.w.Handle(context.Background(), ms)
+}
 
 func TestBurstCoalescesPerDistribution(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
@@ -278,8 +293,8 @@ func TestReplicaInvalidationSettlesAndIsNotPaidAgain(t *testing.T) {
 		// Sent 30 s ago (a backlog): a replica invalidated the shared pages
 		// 5 s ago.
 		sent := time.Now().Add(-30 * time.Second)
-		m1 := &consumer.Message{ID: "m1", Body: v1("E1", "/home", "/post-1"), SentAt: sent}
-		m2 := &consumer.Message{ID: "m2", Body: v1("E1", "/home"), SentAt: sent}
+		m1 := &consumer.Message{ID: "m1", Body: v1("E1", "/home", "/post-1"), SentMs: sent.UnixMilli()}
+		m2 := &consumer.Message{ID: "m2", Body: v1("E1", "/home"), SentMs: sent.UnixMilli()}
 		f.v.onFresh = func(target string) {
 			f.w.Observed(cfview.Invalidation{Target: target, ID: "R1", Created: time.Now().Add(-5 * time.Second),
 				Items: []string{"/home", "/feed"}, Origin: cfview.OriginFleet})
@@ -304,13 +319,13 @@ func TestArrivalAfterOwnInvalidationIsSettledAtOnce(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		f := newFixture(t, nil)
 		sent := time.Now().Add(-time.Minute) // a backlog drained over several windows
-		f.handle(&consumer.Message{ID: "a", Body: v1("E1", "/x", "/y"), SentAt: sent})
+		f.handle(&consumer.Message{ID: "a", Body: v1("E1", "/x", "/y"), SentMs: sent.UnixMilli()})
 		time.Sleep(10 * time.Second)
 		synctest.Wait()
 		if len(f.cf.get()) != 1 {
 			t.Fatalf("calls %d", len(f.cf.get()))
 		}
-		f.handle(&consumer.Message{ID: "b", Body: v1("E1", "/y"), SentAt: sent})
+		f.handle(&consumer.Message{ID: "b", Body: v1("E1", "/y"), SentMs: sent.UnixMilli()})
 		synctest.Wait()
 		if _, ok := f.q.deletedAt("b"); !ok {
 			t.Fatal("a message sent before an accepted invalidation covering it was not settled on arrival")
@@ -824,7 +839,7 @@ func TestTransientRetryLooksAgainFirst(t *testing.T) {
 				f.w.Observed(cfview.Invalidation{Target: target, ID: "R1", Created: at, Items: []string{"/home"}, Origin: cfview.OriginFleet})
 			}
 		}
-		m := &consumer.Message{ID: "m", Body: v1("E1", "/home", "/post-1"), SentAt: time.Now()}
+		m := &consumer.Message{ID: "m", Body: v1("E1", "/home", "/post-1"), SentMs: time.Now().UnixMilli()}
 		f.handle(m)
 		time.Sleep(10 * time.Second)
 		synctest.Wait()
