@@ -67,7 +67,8 @@ func (h *harness) memoryPhase(ctx context.Context) (*memoryResult, error) {
 	w, port, err := h.startWorker(ctx, name, queue, h.sqsURL,
 		"INVALIDATOR_WINDOW="+o.holdWindow.String(),
 		"INVALIDATOR_VISIBILITY_TIMEOUT="+o.holdWindow.String(),
-		"INVALIDATOR_DEBUG_PPROF=true")
+		"INVALIDATOR_DEBUG_PPROF=true",
+		"INVALIDATOR_DISTRIBUTIONS="+distributionsJSON(h.holdIDs))
 	if err != nil {
 		return nil, err
 	}
@@ -83,7 +84,7 @@ func (h *harness) memoryPhase(ctx context.Context) (*memoryResult, error) {
 	}
 	wo := o
 	wo.postsPerDist = o.holdPosts
-	bodies, _, _ := workload(wo, h.ids, o.hold)
+	bodies, _, _ := workload(wo, h.holdIDs, o.hold)
 	begin := time.Now()
 	progress("memory: sending %d messages", o.hold)
 	if err := sendAll(ctx, h.sqs, queue, bodies, o.sendConcurrency); err != nil {

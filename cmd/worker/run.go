@@ -39,8 +39,10 @@ import (
 )
 
 // cloudFrontMaxAttempts: the SDK's standard retryer retries Throttling and
-// 5xx with jittered backoff; CreateInvalidation is allowed about 0.5 req/s
-// per account, so give bursts a few more tries before our own backoff.
+// 5xx with jittered backoff for the reads (ListInvalidations,
+// GetInvalidation: the view), a few more tries than its default 3 for
+// bursts. CreateInvalidation makes one attempt per call
+// (internal/invalidate): the worker retries it after a fresh look.
 const cloudFrontMaxAttempts = 5
 
 func runWorker(args, environ []string, stderr io.Writer) int {
