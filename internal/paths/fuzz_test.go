@@ -95,3 +95,18 @@ func checkClean(t *testing.T, p string) {
 		}
 	}
 }
+
+// FuzzNeedsEncoding: encode's fast path (return the input when nothing
+// needs escaping) agrees with the escaping copy in both modes.
+func FuzzNeedsEncoding(f *testing.F) {
+	for _, s := range []string{"/index.html", "/a b", "/a%20b", "/100%", "/%%41", "/q?x", "/é", "/a%zz", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		for _, objectKey := range []bool{false, true} {
+			if changed := escape(s, objectKey) != s; changed != needsEncoding(s, objectKey) {
+				t.Fatalf("needsEncoding(%q, %v) = %v, but escaping changes it: %v", s, objectKey, !changed, changed)
+			}
+		}
+	})
+}

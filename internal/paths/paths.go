@@ -229,7 +229,16 @@ func cutScheme(s string) (string, bool) {
 // every "%" is encoded; otherwise a "%" that starts a valid "%XX" escape is
 // kept as it is.
 func encode(s string, objectKey bool) string {
+	if !needsEncoding(s, objectKey) {
+		return s // most paths: no copy, no allocation
+	}
+	return escape(s, objectKey)
+}
+
+// escape is encode's copy, for a string needsEncoding said it changes.
+func escape(s string, objectKey bool) string {
 	var b strings.Builder
+	b.Grow(len(s) + 8)
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		switch {
@@ -245,6 +254,21 @@ func encode(s string, objectKey bool) string {
 		}
 	}
 	return b.String()
+}
+
+// needsEncoding reports whether encode would change s.
+func needsEncoding(s string, objectKey bool) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c == '%' && !objectKey && isEscape(s[i:]) {
+			i += 2
+			continue
+		}
+		if mustEscape(c) || (objectKey && c == '?') {
+			return true
+		}
+	}
+	return false
 }
 
 const upperHex = "0123456789ABCDEF"
