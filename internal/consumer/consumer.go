@@ -464,7 +464,7 @@ func (c *Consumer) Holds(id string) bool {
 	return ok
 }
 
-// Message returns the held message id (false when it is not held).
+// Message returns the held message with this id (false when it is not held).
 func (c *Consumer) Message(id string) (*Message, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -241,7 +241,7 @@ func (e *entry) allCovered() bool {
 	return true
 }
 
-// indexOf returns it's index in e.items: a scan of a few pointers (most
+// indexOf returns its index in e.items: a scan of a few pointers (most
 // messages have a handful of items), or past 64 items the position map.
 func (e *entry) indexOf(it *item) int {
 	if e.ext != nil && e.ext.pos != nil {
@@ -432,11 +432,14 @@ func (l *Ledger) observe(v Invalidation, s *Submission) []string {
 	apply := func(it *item) {
 		k := 0
 		for _, e := range it.wanters {
-			if !e.wants(it) {
+			if e.gone {
+				continue
+			}
+			i := e.indexOf(it)
+			if e.isCovered(i) {
 				continue
 			}
 			if coverFor(e) {
-				i := e.indexOf(it)
 				if e.cover(i) {
 					settled = append(settled, l.settle(e))
 				}

@@ -121,7 +121,7 @@ func (s *Submission) SentBound() time.Time { return s.bound.time() }
 
 // Begin marks the items the request's paths cover as in flight and notes
 // the messages it serves (the ids its CallerReference is made from) and the
-// time, for the causal rule. Call it right before the first attempt.
+// time, for the causal rule. Call it right before the request is sent.
 func (l *Ledger) Begin(target string, reqPaths, served []string) *Submission {
 	now := l.o.Now()
 	l.mu.Lock()

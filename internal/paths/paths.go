@@ -225,50 +225,34 @@ func cutScheme(s string) (string, bool) {
 	return s, false
 }
 
-// encode percent-encodes what CloudFront wants encoded. With literalPercent
-// every "%" is encoded; otherwise a "%" that starts a valid "%XX" escape is
-// kept as it is.
+// encode percent-encodes what CloudFront wants encoded. With objectKey
+// every "%" and "?" is encoded; otherwise a "%" that starts a valid "%XX"
+// escape is kept as it is. Most paths need nothing: they come back as they
+// are, uncopied; the copy starts at the first byte to escape.
 func encode(s string, objectKey bool) string {
-	if !needsEncoding(s, objectKey) {
-		return s // most paths: no copy, no allocation
-	}
-	return escape(s, objectKey)
-}
-
-// escape is encode's copy, for a string needsEncoding said it changes.
-func escape(s string, objectKey bool) string {
 	var b strings.Builder
-	b.Grow(len(s) + 8)
+	copied := 0 // s[:copied] is in b, once the copy has started
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		switch {
 		case c == '%' && !objectKey && isEscape(s[i:]):
-			b.WriteString(s[i : i+3])
-			i += 2
+			i += 2 // kept as it is
 		case mustEscape(c) || (objectKey && c == '?'):
+			if b.Cap() == 0 {
+				b.Grow(len(s) + 8)
+			}
+			b.WriteString(s[copied:i])
 			b.WriteByte('%')
 			b.WriteByte(upperHex[c>>4])
 			b.WriteByte(upperHex[c&15])
-		default:
-			b.WriteByte(c)
+			copied = i + 1
 		}
 	}
+	if copied == 0 {
+		return s
+	}
+	b.WriteString(s[copied:])
 	return b.String()
-}
-
-// needsEncoding reports whether encode would change s.
-func needsEncoding(s string, objectKey bool) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c == '%' && !objectKey && isEscape(s[i:]) {
-			i += 2
-			continue
-		}
-		if mustEscape(c) || (objectKey && c == '?') {
-			return true
-		}
-	}
-	return false
 }
 
 const upperHex = "0123456789ABCDEF"
