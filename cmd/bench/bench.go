@@ -101,7 +101,7 @@ func bench(ctx context.Context, o options) (_ result, err error) {
 	}
 
 	progress("starting fauxqs and the CloudFront simulator")
-	fq, endpoint, err := startFauxqs(ctx, h.root, h.dir)
+	fq, endpoint, err := startFauxqs(ctx, h.root, h.dir, h.o.fauxqsInflightFix)
 	if err != nil {
 		return r, err
 	}
@@ -231,10 +231,9 @@ func (h *harness) workerEnv(queue, sqsURL string, port int) (env []string, cfgPa
 	}, cfgPath, nil
 }
 
-// profile fetches a CPU profile of the worker's first seconds through
-// debug_pprof and writes it to path.
-func profile(ctx context.Context, port, seconds int, path string) error {
-	url := fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/profile?seconds=%d", port, seconds)
+// fetchProfile fetches a profile from the worker's debug_pprof (url) and
+// writes it to path.
+func fetchProfile(ctx context.Context, url, path string) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return err

@@ -94,6 +94,11 @@ type options struct {
 	cpuProfileSeconds int
 	bareCPUProfile    string
 	heapProfile       string
+	allocProfile      string
+	// fauxqsInflightFix: run fauxqs with tools/emulators/fauxqs-inflight-fix.mjs
+	// preloaded (its receive walks the in-flight messages only when one may
+	// be due), to show how much of a gap is the emulator's.
+	fauxqsInflightFix bool
 
 	set map[string]string // flags given on the command line, for "reproduce"
 }
@@ -163,6 +168,8 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the worker's throughput drain (debug_pprof) to this file")
 	fs.IntVar(&o.cpuProfileSeconds, "cpuprofile-seconds", 10, "length of that profile, from the worker's start")
 	fs.StringVar(&o.bareCPUProfile, "bare-cpuprofile", "", "write a CPU profile of the bare loop's drain to this file")
+	fs.BoolVar(&o.fauxqsInflightFix, "fauxqs-inflight-fix", false, "run fauxqs with tools/emulators/fauxqs-inflight-fix.mjs preloaded: its receive walks its in-flight messages only when one may be due, not on every call (for showing how much of the worker's gap is the emulator's; stock fauxqs by default)")
+	fs.StringVar(&o.allocProfile, "allocprofile", "", "write the worker's allocation profile (debug_pprof's allocs, since its start) at the end of its throughput drain to this file")
 	fs.StringVar(&o.heapProfile, "heapprofile", "", "write the worker's heap profile while it holds -hold messages (memory phase) to this file")
 	if err := fs.Parse(args); err != nil {
 		return options{}, err
@@ -220,7 +227,7 @@ func (o options) reproduce() string {
 	names := make([]string, 0, len(o.set))
 	for k := range o.set {
 		switch k {
-		case "worker", "keep", "timeout", "cpuprofile", "cpuprofile-seconds", "bare-cpuprofile", "heapprofile":
+		case "worker", "keep", "timeout", "cpuprofile", "cpuprofile-seconds", "bare-cpuprofile", "heapprofile", "allocprofile":
 			continue
 		}
 		names = append(names, k)

@@ -163,9 +163,11 @@ func repoRoot() (string, error) {
 	}
 }
 
-// startFauxqs starts the pinned fauxqs (tools/emulators) on a free port.
-func startFauxqs(ctx context.Context, root, dir string) (*proc, string, error) {
-	bin := filepath.Join(root, "tools", "emulators", "node_modules", ".bin", "fauxqs")
+// startFauxqs starts the pinned fauxqs (tools/emulators) on a free port;
+// with inflightFix, with fauxqs-inflight-fix.mjs preloaded.
+func startFauxqs(ctx context.Context, root, dir string, inflightFix bool) (*proc, string, error) {
+	emulators := filepath.Join(root, "tools", "emulators")
+	bin := filepath.Join(emulators, "node_modules", ".bin", "fauxqs")
 	if _, err := os.Stat(bin); err != nil {
 		return nil, "", fmt.Errorf("fauxqs is not installed (run `make emulators`): %w", err)
 	}
@@ -173,11 +175,15 @@ func startFauxqs(ctx context.Context, root, dir string) (*proc, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	p, err := start("fauxqs", filepath.Join(dir, "fauxqs.log"), []string{
+	env := []string{
 		fmt.Sprintf("FAUXQS_PORT=%d", port),
 		"FAUXQS_LOGGER=false",
 		"FAUXQS_DEFAULT_REGION=" + region,
-	}, bin)
+	}
+	if inflightFix {
+		env = append(env, "NODE_OPTIONS=--import="+filepath.Join(emulators, "fauxqs-inflight-fix.mjs"))
+	}
+	p, err := start("fauxqs", filepath.Join(dir, "fauxqs.log"), env, bin)
 	if err != nil {
 		return nil, "", err
 	}

@@ -13,8 +13,12 @@ func ms(d time.Duration) string { return fmt.Sprintf("%.1fms", float64(d)/float6
 
 func (r result) print(w io.Writer) {
 	o := r.o
-	fmt.Fprintf(w, "\ncf-invalidator bench: fauxqs + cfsim on loopback, %d CPUs, load average %s at the start, %s at the end, %s in all\n",
-		runtime.NumCPU(), r.load[0], r.load[1], r.took.Round(time.Second))
+	emulator := "fauxqs"
+	if o.fauxqsInflightFix {
+		emulator = "fauxqs (-fauxqs-inflight-fix: no walk over in-flight messages on each receive)"
+	}
+	fmt.Fprintf(w, "\ncf-invalidator bench: %s + cfsim on loopback, %d CPUs, load average %s at the start, %s at the end, %s in all\n",
+		emulator, runtime.NumCPU(), r.load[0], r.load[1], r.took.Round(time.Second))
 	fmt.Fprintf(w, "workload: %d distribution(s), %d path(s) a message from %d posts each, every %d-th message a duplicate; %d pollers\n",
 		o.distributions, o.pathsPerMessage, o.postsPerDist, o.dupEvery, o.pollers)
 	r.printThroughput(w)

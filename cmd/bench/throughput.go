@@ -115,7 +115,7 @@ func (h *harness) workerDrain(ctx context.Context, cf *cfStats) (*drain, error) 
 		progress("worker: running %s (pollers %d, window %s)", h.workerBin, h.o.pollers, h.o.window)
 		var err error
 		w, port, err = h.startWorker(ctx, name, queue, h.sqsURL,
-			"INVALIDATOR_DEBUG_PPROF="+strconv.FormatBool(h.o.cpuProfile != ""))
+			"INVALIDATOR_DEBUG_PPROF="+strconv.FormatBool(h.o.cpuProfile != "" || h.o.allocProfile != ""))
 		return w, err
 	}
 	profiled := make(chan error, 1)
@@ -124,7 +124,8 @@ func (h *harness) workerDrain(ctx context.Context, cf *cfStats) (*drain, error) 
 			profiled <- nil
 			return
 		}
-		go func() { profiled <- profile(ctx, port, h.o.cpuProfileSeconds, h.o.cpuProfile) }()
+		url := fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/profile?seconds=%d", port, h.o.cpuProfileSeconds)
+		go func() { profiled <- fetchProfile(ctx, url, h.o.cpuProfile) }()
 	}
 	_, cf.pathsSent, cf.distinctPaths = workload(h.o, h.ids, h.o.n)
 	if err := h.drain(ctx, d, "bench-worker", startConsumer, started); err != nil {
@@ -137,6 +138,12 @@ func (h *harness) workerDrain(ctx context.Context, cf *cfStats) (*drain, error) 
 	}
 	if err := <-profiled; err != nil {
 		return nil, fmt.Errorf("worker: cpu profile: %w", err)
+	}
+	if h.o.allocProfile != "" {
+		url := fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/allocs", port)
+		if err := fetchProfile(ctx, url, h.o.allocProfile); err != nil {
+			return nil, fmt.Errorf("worker: allocation profile: %w", err)
+		}
 	}
 	if err := h.stopWorker(ctx, w); err != nil {
 		return nil, err

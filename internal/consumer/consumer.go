@@ -139,13 +139,14 @@ type Consumer struct {
 	nReceived, nDeleted atomic.Int64 // for the status page
 	epoch               time.Time    // entry times count from here
 
-	deletes  chan string
-	ready    chan struct{}
-	readyOne sync.Once
-	stopLoop context.CancelFunc // StopReceiving: no new ReceiveMessage calls
-	wg       sync.WaitGroup     // pollers
-	bg       sync.WaitGroup     // heartbeat and deleters
-	idle     chan struct{}      // signalled when a message leaves the ledger
+	toDelete    []string      // queued deletes (Delete), under mu
+	deleteReady chan struct{} // a deleter has work: toDelete is not empty
+	ready       chan struct{}
+	readyOne    sync.Once
+	stopLoop    context.CancelFunc // StopReceiving: no new ReceiveMessage calls
+	wg          sync.WaitGroup     // pollers
+	bg          sync.WaitGroup     // heartbeat and deleters
+	idle        chan struct{}      // signalled when a message leaves the ledger
 }
 
 // entry is one held message: the Message handed to the handler lives in it
@@ -180,13 +181,13 @@ func New(api sqsAPI, o Options) *Consumer {
 	}
 	return &Consumer{
 		api: api, opts: o, log: o.Logger, m: o.Metrics,
-		slots:   make(chan struct{}, o.MaxHeld),
-		held:    map[string]*entry{},
-		dlqURL:  o.DLQURL,
-		epoch:   time.Now(),
-		deletes: make(chan string, o.MaxHeld+MaxBatch),
-		ready:   make(chan struct{}),
-		idle:    make(chan struct{}, 1),
+		slots:       make(chan struct{}, o.MaxHeld),
+		held:        map[string]*entry{},
+		dlqURL:      o.DLQURL,
+		epoch:       time.Now(),
+		deleteReady: make(chan struct{}, 1),
+		ready:       make(chan struct{}),
+		idle:        make(chan struct{}, 1),
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -28,6 +29,7 @@ type fakeSQS struct {
 	sent      []*sqs.SendMessageInput
 	redrive   string
 	deleteErr error
+	batches   []int // entries of each DeleteMessageBatch call
 }
 
 var _ sqsAPI = (*fakeSQS)(nil)
@@ -71,6 +73,7 @@ func (f *fakeSQS) DeleteMessageBatch(_ context.Context, in *sqs.DeleteMessageBat
 		f.deleteErr = nil
 		return nil, err
 	}
+	f.batches = append(f.batches, len(in.Entries))
 	out := &sqs.DeleteMessageBatchOutput{}
 	for _, e := range in.Entries {
 		rh := aws.ToString(e.ReceiptHandle)
@@ -309,6 +312,37 @@ func TestDeleteBatchesAndRetriesFailedEntries(t *testing.T) {
 		}
 		if v := testCounter(c.m.Deleted); v != 12 {
 			t.Fatalf("deleted metric = %v", v)
+		}
+		stop(c, cr, cb)
+	})
+}
+
+// TestDeleteWaveGoesOutInFullBatches: 25 ids settled at once (an accepted
+// invalidation) go out as DeleteMessageBatch calls of 10, 10 and 5; an id
+// the consumer does not hold is ignored.
+func TestDeleteWaveGoesOutInFullBatches(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := &fakeSQS{}
+		f.add(25)
+		col := &collect{}
+		c, cr, cb := start(t, f, Options{Pollers: 2}, col.handle)
+		time.Sleep(time.Second)
+		synctest.Wait()
+		ids := []string{"not-held"}
+		for _, m := range col.msgs {
+			ids = append(ids, m.ID)
+		}
+		if len(ids) != 26 {
+			t.Fatalf("received %d, want 25", len(ids)-1)
+		}
+		c.Delete(ids...)
+		synctest.Wait()
+		f.mu.Lock()
+		batches := slices.Clone(f.batches)
+		f.mu.Unlock()
+		slices.Sort(batches)
+		if !slices.Equal(batches, []int{5, 10, 10}) || c.Held() != 0 {
+			t.Fatalf("DeleteMessageBatch entries per call %v (held %d), want [5 10 10] and nothing held", batches, c.Held())
 		}
 		stop(c, cr, cb)
 	})

@@ -100,10 +100,11 @@ func (g *Group) owner(id string) *Consumer {
 	return nil
 }
 
-// Delete deletes a held message through the consumer holding it.
-func (g *Group) Delete(id string) {
-	if c := g.owner(id); c != nil {
-		c.Delete(id)
+// Delete deletes held messages, each through the consumer holding it (a
+// consumer ignores the ids it does not hold).
+func (g *Group) Delete(ids ...string) {
+	for _, c := range g.cs {
+		c.Delete(ids...)
 	}
 }
 

@@ -2,6 +2,7 @@ package consumer
 
 import (
 	"context"
+	"slices"
 	"strconv"
 	"time"
 
@@ -14,39 +15,76 @@ import (
 	"github.com/acme/cf-invalidator/internal/retry"
 )
 
-// Delete queues a held message for a batched DeleteMessageBatch. Call it only
-// once CloudFront accepted invalidations covering all of its paths.
-func (c *Consumer) Delete(id string) {
+// Delete queues held messages for batched DeleteMessageBatch calls. Call it
+// only once CloudFront accepted invalidations covering all of their paths.
+// Ids the consumer does not hold are ignored (a Group passes every id to
+// each of its consumers).
+func (c *Consumer) Delete(ids ...string) {
 	c.mu.Lock()
-	_, ok := c.held[id]
+	n := len(c.toDelete)
+	for _, id := range ids {
+		if _, ok := c.held[id]; ok {
+			c.toDelete = append(c.toDelete, id)
+		}
+	}
+	queued := len(c.toDelete) > n
 	c.mu.Unlock()
-	if ok {
-		c.deletes <- id
+	if queued {
+		c.wakeDeleter()
 	}
 }
 
-// deleter drains the delete queue in batches of up to 10 (the SQS batch
-// limit) without waiting to fill one: a lone delete goes out at once.
+// wakeDeleter tells an idle deleter that deletes are queued.
+func (c *Consumer) wakeDeleter() {
+	select {
+	case c.deleteReady <- struct{}{}:
+	default: // one is already told; it wakes another if there is more
+	}
+}
+
+// nextDeletes takes up to MaxBatch queued deletes (the SQS batch limit),
+// oldest first, and wakes another deleter when more are queued, so a wave
+// of deletes (a batch accepted at once) goes out on every deleter.
+//
+// The queue is a slice under c.mu, not a channel of ids: a channel would
+// need room for every held message (sends must not block the settling
+// path), a buffer of max_held strings that the garbage collector scans on
+// every cycle, and one channel operation per message.
+func (c *Consumer) nextDeletes() []string {
+	c.mu.Lock()
+	q := c.toDelete
+	n := min(len(q), MaxBatch)
+	ids := slices.Clone(q[:n])
+	clear(q[:n])
+	c.toDelete = q[n:]
+	if len(c.toDelete) == 0 {
+		c.toDelete = q[:0] // reuse the array from its start
+	}
+	more := len(c.toDelete) > 0
+	c.mu.Unlock()
+	if more {
+		c.wakeDeleter()
+	}
+	return ids
+}
+
+// deleter sends queued deletes in batches of up to 10 without waiting to
+// fill one: a lone delete goes out at once.
 func (c *Consumer) deleter(ctx context.Context) {
 	defer c.bg.Done()
 	for {
-		var ids []string
 		select {
-		case id := <-c.deletes:
-			ids = append(ids, id)
+		case <-c.deleteReady:
 		case <-ctx.Done():
 			return
 		}
-	fill:
-		for len(ids) < MaxBatch {
-			select {
-			case id := <-c.deletes:
-				ids = append(ids, id)
-			default:
-				break fill
+		for ctx.Err() == nil {
+			ids := c.nextDeletes()
+			if len(ids) == 0 {
+				break
 			}
+			c.deleteBatch(ctx, ids)
 		}
-		c.deleteBatch(ctx, ids)
 	}
 }
 

@@ -2,6 +2,8 @@ package message
 
 import (
 	"errors"
+	"fmt"
+	"reflect"
 	"testing"
 
 	"github.com/acme/cf-invalidator/internal/paths"
@@ -12,13 +14,22 @@ import (
 // every target path is already normalized (tags by NormalizeTag), with no
 // duplicates; and every partial rejection has a code and items, and a v1 or
 // unmapped-bucket body that, decoded again, is refused with the same code.
+// Decode never writes its input, and DecodeString (which hands it a
+// string's bytes uncopied) decodes the same.
 func FuzzDecode(f *testing.F) {
 	for _, s := range fuzzSeeds() {
 		f.Add([]byte(s))
 	}
 	d := newDecoder(f, func(o *Options) { o.AllowAll, o.MaxPathsPerMessage = true, 50 })
 	f.Fuzz(func(t *testing.T, body []byte) {
+		orig := string(body)
 		got, err := d.Decode(body)
+		if string(body) != orig {
+			t.Fatalf("Decode wrote into its input: %q became %q", orig, body)
+		}
+		if gotS, errS := d.DecodeString(orig); !reflect.DeepEqual(gotS, got) || fmt.Sprint(errS) != fmt.Sprint(err) {
+			t.Fatalf("DecodeString(%q) = %+v, %v; Decode = %+v, %v", orig, gotS, errS, got, err)
+		}
 		if err != nil {
 			var rej *Rejection
 			if !errors.As(err, &rej) || rej.Code == "" || rej.Reason == "" {

@@ -36,6 +36,7 @@ import (
 	"regexp"
 	"sort"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // Rejection codes. They are part of the worker's outside interface (DLQ
@@ -314,6 +315,15 @@ func (d *Decoder) Decode(body []byte) (Decoded, error) {
 		return out, rej
 	}
 	return out, nil
+}
+
+// DecodeString is Decode of a body held as a string (an SQS message's),
+// without copying it into a []byte first: the decoder only ever reads its
+// input, and what it returns copies from it or (a partial rejection's
+// Body) aliases it read-only. It saves the body's copy, one allocation of
+// the body's size per message.
+func (d *Decoder) DecodeString(body string) (Decoded, error) {
+	return d.Decode(unsafe.Slice(unsafe.StringData(body), len(body)))
 }
 
 func (d *Decoder) decode(body []byte, viaSNS bool) (Decoded, *Rejection) {

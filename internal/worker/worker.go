@@ -41,7 +41,7 @@ import (
 
 // queue is what the worker needs from the consumer to settle messages.
 type queue interface {
-	Delete(id string)
+	Delete(ids ...string)
 	DeadLetter(ctx context.Context, m *consumer.Message, r consumer.Rejection) error
 	DeadLetterPart(ctx context.Context, m *consumer.Message, r consumer.Rejection) error
 	Abandon(id string)
@@ -56,7 +56,7 @@ type submitter interface {
 
 // decoder turns a body into targets.
 type decoder interface {
-	Decode(body []byte) (message.Decoded, error)
+	DecodeString(body string) (message.Decoded, error)
 }
 
 // view is the shared CloudFront view.
@@ -260,7 +260,7 @@ func (w *Worker) Handle(_ context.Context, msgs []*consumer.Message) {
 }
 
 func (w *Worker) take(m *consumer.Message, now time.Time) {
-	d, err := w.dec.Decode([]byte(m.Body))
+	d, err := w.dec.DecodeString(m.Body)
 	if err != nil {
 		var rej *message.Rejection
 		if !errors.As(err, &rej) {
@@ -340,9 +340,7 @@ func (w *Worker) settle(ids []string, by string) {
 		return
 	}
 	w.m.Settled.WithLabelValues(by).Add(float64(len(ids)))
-	for _, id := range ids {
-		w.q.Delete(id)
-	}
+	w.q.Delete(ids...)
 	w.signal()
 }
 

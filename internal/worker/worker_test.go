@@ -44,13 +44,15 @@ func (q *fakeQueue) Message(id string) (*consumer.Message, bool) {
 	return m, ok
 }
 
-func (q *fakeQueue) Delete(id string) {
+func (q *fakeQueue) Delete(ids ...string) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if _, twice := q.deleted[id]; twice {
-		panic("message deleted twice: " + id)
+	for _, id := range ids {
+		if _, twice := q.deleted[id]; twice {
+			panic("message deleted twice: " + id)
+		}
+		q.deleted[id] = time.Now()
 	}
-	q.deleted[id] = time.Now()
 }
 
 func (q *fakeQueue) DeadLetter(_ context.Context, m *consumer.Message, r consumer.Rejection) error {
