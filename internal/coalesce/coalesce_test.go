@@ -68,6 +68,16 @@ func TestPlanChunksWithinLimits(t *testing.T) {
 		if !slices.IsSorted(r.Paths) || !slices.IsSorted(r.Messages) {
 			t.Fatalf("request not sorted")
 		}
+		// Its messages are exactly its paths' owners, each once, though
+		// m0 and m1 own paths in every file request.
+		var owners []string
+		for _, o := range r.owners {
+			owners = append(owners, o...)
+		}
+		slices.Sort(owners)
+		if owners = slices.Compact(owners); !slices.Equal(owners, r.Messages) {
+			t.Fatalf("request messages %v, its paths' owners %v", r.Messages, owners)
+		}
 		total += len(r.Paths)
 	}
 	if total != 7020 {

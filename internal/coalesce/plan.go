@@ -121,8 +121,13 @@ func Plan(target string, items []string, owners [][]string, maxFiles, maxWild in
 	idx := map[string]int{}
 	var msgs []string
 	byPath := make(map[string][]int, len(items))
+	n := 0
+	for _, os := range owners {
+		n += len(os)
+	}
+	buf := make([]int, 0, n) // every item's owner indices, one allocation
 	for i, p := range items {
-		os := make([]int, 0, len(owners[i]))
+		start := len(buf)
 		for _, m := range owners[i] {
 			j, ok := idx[m]
 			if !ok {
@@ -130,9 +135,9 @@ func Plan(target string, items []string, owners [][]string, maxFiles, maxWild in
 				idx[m] = j
 				msgs = append(msgs, m)
 			}
-			os = append(os, j)
+			buf = append(buf, j)
 		}
-		byPath[p] = os
+		byPath[p] = buf[start:len(buf):len(buf)] // full: an append copies
 	}
 	return plan(target, byPath, msgs, maxFiles, maxWild)
 }
@@ -140,16 +145,19 @@ func Plan(target string, items []string, owners [][]string, maxFiles, maxWild in
 // plan turns a group's paths and their owners into requests within the
 // per-request limits. Survivors are placed in the order of the first message
 // that owns them, so a message's paths stay together in one request where
-// they can.
+// they can. The owners' slices are plan's: it sorts and compacts them in
+// place (Plan builds them for it).
 func plan(dist string, owners map[string][]int, msgs []string, maxFiles, maxWild int) []Request {
 	all := make([]string, 0, len(owners))
 	for p := range owners {
 		all = append(all, p)
 	}
 	survivors, covered := Reduce(all)
+	// A survivor keeps its own owners' slice; a wildcard that covers others
+	// gets theirs appended, which copies (Plan's slices are full).
 	merged := make(map[string][]int, len(survivors))
 	for _, p := range survivors {
-		merged[p] = append(merged[p], owners[p]...)
+		merged[p] = owners[p]
 	}
 	for p, w := range covered {
 		merged[w] = append(merged[w], owners[p]...)
@@ -174,9 +182,10 @@ func plan(dist string, owners map[string][]int, msgs []string, maxFiles, maxWild
 	var reqs []Request
 	var cur []string
 	files, wild := 0, 0
+	seen := make([]int32, len(msgs)) // newRequest's marks, by message index
 	emit := func() {
 		if len(cur) > 0 {
-			reqs = append(reqs, newRequest(dist, cur, merged, msgs))
+			reqs = append(reqs, newRequest(dist, cur, merged, msgs, seen, int32(len(reqs))))
 		}
 		cur, files, wild = nil, 0, 0
 	}
@@ -196,18 +205,34 @@ func plan(dist string, owners map[string][]int, msgs []string, maxFiles, maxWild
 	return reqs
 }
 
-func newRequest(dist string, paths []string, merged map[string][]int, msgs []string) Request {
+// newRequest makes the k-th request of a plan. seen holds a mark per
+// message index, shared by the plan's requests: 2k+1 once counted for the
+// k-th, 2k+2 once listed (a slice, not a map per request).
+func newRequest(dist string, paths []string, merged map[string][]int, msgs []string, seen []int32, k int32) Request {
 	slices.Sort(paths)
 	r := Request{Distribution: dist, Paths: paths, owners: make([][]string, len(paths))}
-	seen := map[int]struct{}{}
-	for i, p := range paths {
+	n, distinct := 0, 0
+	for _, p := range paths {
+		n += len(merged[p])
 		for _, m := range merged[p] {
-			r.owners[i] = append(r.owners[i], msgs[m])
-			if _, ok := seen[m]; !ok {
-				seen[m] = struct{}{}
+			if seen[m] != 2*k+1 {
+				seen[m] = 2*k + 1
+				distinct++
+			}
+		}
+	}
+	buf := make([]string, 0, n) // every path's owners, one allocation
+	r.Messages = make([]string, 0, distinct)
+	for i, p := range paths {
+		start := len(buf)
+		for _, m := range merged[p] {
+			buf = append(buf, msgs[m])
+			if seen[m] != 2*k+2 {
+				seen[m] = 2*k + 2
 				r.Messages = append(r.Messages, msgs[m])
 			}
 		}
+		r.owners[i] = buf[start:len(buf):len(buf)] // full: an append copies
 		slices.Sort(r.owners[i])
 	}
 	slices.Sort(r.Messages)

@@ -163,6 +163,9 @@ type entry struct {
 	// sentKnown: sent is the SentTimestamp (else the receipt, on this
 	// host's clock, which may not bound another process's invalidation).
 	sentKnown bool
+	// planned: Plan has counted it as due (cleared before Plan returns; the
+	// last spare byte of the 80).
+	planned bool
 }
 
 // entryExt is what only some messages need.

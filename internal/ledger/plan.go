@@ -37,13 +37,27 @@ func (l *Ledger) Plan(target string, all bool) Batch {
 		return b
 	}
 	nowS := stampOf(now)
-	due := map[*entry]bool{}
-	type planned struct {
-		key    string
-		owners []string
-		bulk   bool
+	// The due owners are flagged (e.planned) and listed, not put in a map:
+	// a window of 10,000 messages would be 10,000 map inserts per plan.
+	var due []*entry
+	defer func() {
+		for _, e := range due {
+			e.planned = false
+		}
+	}()
+	// Every item's owners are carved out of one buffer, sized for every
+	// wanter: one allocation per plan, not one per item.
+	n := 0
+	for _, it := range t.items {
+		n += len(it.wanters)
 	}
-	var out []planned
+	buf := make([]string, 0, n)
+	type planned struct {
+		key        string
+		start, end int // its owners: buf[start:end]
+		bulk       bool
+	}
+	out := make([]planned, 0, len(t.items))
 	for key, it := range t.items {
 		if it.inflight > 0 {
 			continue
@@ -52,7 +66,7 @@ func (l *Ledger) Plan(target string, all bool) Batch {
 			t.forget(it)
 			continue
 		}
-		var owners []string
+		start := len(buf)
 		anyDue, bulk := false, true
 		var window stamp
 		for _, e := range it.wanters {
@@ -62,14 +76,17 @@ func (l *Ledger) Plan(target string, all bool) Batch {
 			if window == 0 {
 				window = e.dueAt - e.received()
 			}
-			owners = append(owners, e.id)
+			buf = append(buf, e.id)
 			bulk = bulk && e.bulk
 			if all || nowS >= e.dueAt {
 				anyDue = true
-				due[e] = true
+				if !e.planned {
+					e.planned = true
+					due = append(due, e)
+				}
 			}
 		}
-		if len(owners) == 0 {
+		if len(buf) == start {
 			continue
 		}
 		// Created within the last window: the index keeps what it covers,
@@ -77,10 +94,13 @@ func (l *Ledger) Plan(target string, all bool) Batch {
 		// own, whose bound is the send of a message just before).
 		if !anyDue && t.index.latest(key) > stampOf(now.Add(-time.Duration(window))) {
 			b.Deferred++
+			buf = buf[:start]
 			continue
 		}
+		owners := buf[start:]
 		slices.Sort(owners)
-		out = append(out, planned{key, slices.Compact(owners), bulk})
+		buf = buf[:start+len(slices.Compact(owners))]
+		out = append(out, planned{key, start, len(buf), bulk})
 	}
 	if len(due) == 0 {
 		b.Deferred = 0
@@ -92,7 +112,9 @@ func (l *Ledger) Plan(target string, all bool) Batch {
 	b.Owners = make([][]string, len(out))
 	b.Bulk = make([]bool, len(out))
 	for i, p := range out {
-		b.Items[i], b.Owners[i], b.Bulk[i] = p.key, p.owners, p.bulk
+		// Full slice expressions: an append to one item's owners must not
+		// run into the next one's.
+		b.Items[i], b.Owners[i], b.Bulk[i] = p.key, buf[p.start:p.end:p.end], p.bulk
 	}
 	return b
 }
