@@ -139,7 +139,8 @@ type Consumer struct {
 	nReceived, nDeleted atomic.Int64 // for the status page
 	epoch               time.Time    // entry times count from here
 
-	toDelete    []string      // queued deletes (Delete), under mu
+	toDelete    []string // queued deletes (Delete) from deleteHead on, under mu
+	deleteHead  int
 	deleteReady chan struct{} // a deleter has work: toDelete is not empty
 	ready       chan struct{}
 	readyOne    sync.Once

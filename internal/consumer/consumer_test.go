@@ -348,6 +348,73 @@ func TestDeleteWaveGoesOutInFullBatches(t *testing.T) {
 	})
 }
 
+// TestDeleteQueueLetsALargeArrayGo: once a wave larger than
+// maxIdleDeleteQueue is deleted, the queue's array is let go (the GC would
+// scan it on every cycle); a small one is kept for reuse.
+func TestDeleteQueueLetsALargeArrayGo(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		for _, n := range []int{20, 2 * maxIdleDeleteQueue} {
+			f := &fakeSQS{}
+			f.add(n)
+			col := &collect{}
+			c, cr, cb := start(t, f, Options{Pollers: 2, MaxHeld: n}, col.handle)
+			time.Sleep(time.Minute)
+			synctest.Wait()
+			ids := make([]string, 0, n)
+			for _, m := range col.msgs {
+				ids = append(ids, m.ID)
+			}
+			c.Delete(ids...)
+			synctest.Wait()
+			c.mu.Lock()
+			kept := cap(c.toDelete)
+			c.mu.Unlock()
+			if c.Held() != 0 || len(ids) != n {
+				t.Fatalf("n=%d: received %d, still held %d", n, len(ids), c.Held())
+			}
+			if big := n > maxIdleDeleteQueue; big != (kept == 0) {
+				t.Fatalf("n=%d: the empty queue keeps an array of %d", n, kept)
+			}
+			stop(c, cr, cb)
+		}
+	})
+}
+
+// TestDeleteQueueInterleaved: deletes queued while batches are being taken
+// come out once each, oldest first, and the array stays bounded by what is
+// queued (sent ones are moved out of the way), not by every delete so far.
+func TestDeleteQueueInterleaved(t *testing.T) {
+	c := New(&fakeSQS{}, Options{MaxHeld: 10})
+	var want, got []string
+	for i := range 3000 {
+		// 7 queued each time, a batch of 10 taken two times in three: the
+		// queue grows by one every three rounds and is never empty.
+		var ids []string
+		for j := range 7 {
+			id := fmt.Sprintf("m%d-%d", i, j)
+			c.held[id] = &entry{}
+			ids = append(ids, id)
+		}
+		c.Delete(ids...)
+		want = append(want, ids...)
+		if i%3 != 0 {
+			got = append(got, c.nextDeletes()...)
+		}
+		if queued := len(c.toDelete) - c.deleteHead; len(c.toDelete) > 2*queued+2*MaxBatch {
+			t.Fatalf("after round %d: array of %d for %d queued", i, len(c.toDelete), queued)
+		}
+	}
+	for ids := c.nextDeletes(); len(ids) > 0; ids = c.nextDeletes() {
+		got = append(got, ids...)
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("took %d ids (first %v), want the %d in order", len(got), got[:min(5, len(got))], len(want))
+	}
+	if len(c.toDelete) != 0 || c.deleteHead != 0 {
+		t.Fatalf("empty queue has %d (head %d)", len(c.toDelete), c.deleteHead)
+	}
+}
+
 func TestDuplicateDeliveryRefreshesReceipt(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		f := &fakeSQS{}

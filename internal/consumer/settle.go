@@ -21,6 +21,13 @@ import (
 // each of its consumers).
 func (c *Consumer) Delete(ids ...string) {
 	c.mu.Lock()
+	if h := c.deleteHead; h > 0 && h >= len(c.toDelete)/2 {
+		// Move what is still queued to the front, so the array does not
+		// grow with deletes already sent (amortized: at most once per half).
+		k := copy(c.toDelete, c.toDelete[h:])
+		clear(c.toDelete[k:])
+		c.toDelete, c.deleteHead = c.toDelete[:k], 0
+	}
 	n := len(c.toDelete)
 	for _, id := range ids {
 		if _, ok := c.held[id]; ok {
@@ -52,21 +59,29 @@ func (c *Consumer) wakeDeleter() {
 // every cycle, and one channel operation per message.
 func (c *Consumer) nextDeletes() []string {
 	c.mu.Lock()
-	q := c.toDelete
+	q := c.toDelete[c.deleteHead:]
 	n := min(len(q), MaxBatch)
 	ids := slices.Clone(q[:n])
 	clear(q[:n])
-	c.toDelete = q[n:]
-	if len(c.toDelete) == 0 {
-		c.toDelete = q[:0] // reuse the array from its start
+	c.deleteHead += n
+	if c.deleteHead == len(c.toDelete) {
+		// Empty: reuse the array, unless a wave made it large; then let it
+		// go, or the GC scans it on every cycle from then on.
+		c.toDelete, c.deleteHead = c.toDelete[:0], 0
+		if cap(c.toDelete) > maxIdleDeleteQueue {
+			c.toDelete = nil
+		}
 	}
-	more := len(c.toDelete) > 0
+	more := c.deleteHead < len(c.toDelete)
 	c.mu.Unlock()
 	if more {
 		c.wakeDeleter()
 	}
 	return ids
 }
+
+// maxIdleDeleteQueue is the largest delete queue array kept once empty.
+const maxIdleDeleteQueue = 1024
 
 // deleter sends queued deletes in batches of up to 10 without waiting to
 // fill one: a lone delete goes out at once.
