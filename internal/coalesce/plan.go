@@ -206,29 +206,22 @@ func plan(dist string, owners map[string][]int, msgs []string, maxFiles, maxWild
 }
 
 // newRequest makes the k-th request of a plan. seen holds a mark per
-// message index, shared by the plan's requests: 2k+1 once counted for the
-// k-th, 2k+2 once listed (a slice, not a map per request).
+// message index, shared by the plan's requests: k+1 once listed in the k-th
+// (a slice, not a map per request).
 func newRequest(dist string, paths []string, merged map[string][]int, msgs []string, seen []int32, k int32) Request {
 	slices.Sort(paths)
 	r := Request{Distribution: dist, Paths: paths, owners: make([][]string, len(paths))}
-	n, distinct := 0, 0
+	n := 0
 	for _, p := range paths {
 		n += len(merged[p])
-		for _, m := range merged[p] {
-			if seen[m] != 2*k+1 {
-				seen[m] = 2*k + 1
-				distinct++
-			}
-		}
 	}
 	buf := make([]string, 0, n) // every path's owners, one allocation
-	r.Messages = make([]string, 0, distinct)
 	for i, p := range paths {
 		start := len(buf)
 		for _, m := range merged[p] {
 			buf = append(buf, msgs[m])
-			if seen[m] != 2*k+2 {
-				seen[m] = 2*k + 2
+			if seen[m] != k+1 {
+				seen[m] = k + 1
 				r.Messages = append(r.Messages, msgs[m])
 			}
 		}
